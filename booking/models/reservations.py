@@ -1,0 +1,173 @@
+"""Reservations (bookings), recurrence series and waiting lists.
+
+A live booking (requested, approved, in use) holds its buffered span
+``[busy_start, busy_end)``. On PostgreSQL the exclusion constraint
+``ex_reservations_no_overlap`` refuses two live bookings of an exclusive
+resource whose buffered spans overlap, whatever the application does; pooled
+resources are guarded by a row lock on the resource (see the reservation
+service).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    column,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ExcludeConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+# The states live in the domain (pure); they are re-exported here for the tables' users.
+from booking.domain.reservations import LIVE_STATUSES, ReservationStatus
+from booking.models.base import Base, TimestampMixin, enum_column
+
+_LIVE_SQL = ", ".join(f"'{s.value}'" for s in LIVE_STATUSES)
+
+
+class ServiceWay(enum.StrEnum):
+    """NRII 服务方式."""
+
+    SELF_OPERATED = "self_operated"  # 占用共享: the user operates
+    GUIDED = "guided"  # 技术共享: the user operates under guidance
+    ENTRUSTED = "entrusted"  # 委托共享: the lab runs it for the user
+    REMOTE = "remote"  # 远程共享
+    OTHER = "other"
+
+
+class ReservationSeries(Base):
+    __tablename__ = "reservation_series"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    rule: Mapped[dict] = mapped_column(JSON)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime]
+
+
+class Reservation(TimestampMixin, Base):
+    __tablename__ = "reservations"
+    __table_args__ = (
+        CheckConstraint("start_at < end_at", name="start_before_end"),
+        CheckConstraint("busy_start <= start_at AND end_at <= busy_end", name="busy_covers_span"),
+        CheckConstraint("units >= 1", name="units_positive"),
+        Index("ix_reservations_resource_busy", "resource_id", "busy_start", "busy_end"),
+        Index("ix_reservations_customer_start", "customer_org_id", "start_at"),
+        Index("ix_reservations_user_start", "user_id", "start_at"),
+        Index("ix_reservations_status_start", "status", "start_at"),
+        ExcludeConstraint(
+            (column("resource_id"), "="),
+            (func.tstzrange(column("busy_start"), column("busy_end"), text("'[)'")), "&&"),
+            name="ex_reservations_no_overlap",
+            using="gist",
+            where=text(f"exclusive AND status IN ({_LIVE_SQL})"),
+        ).ddl_if(dialect="postgresql"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id"))
+    customer_org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    series_id: Mapped[int | None] = mapped_column(ForeignKey("reservation_series.id"), index=True)
+
+    start_at: Mapped[datetime]
+    end_at: Mapped[datetime]
+    # The span plus the resource's buffers: what the booking keeps from others.
+    busy_start: Mapped[datetime]
+    busy_end: Mapped[datetime]
+    # Copied from the resource (capacity 1) so the database constraint can see it.
+    exclusive: Mapped[bool]
+    units: Mapped[int] = mapped_column(default=1)
+    samples: Mapped[int | None]
+    status: Mapped[ReservationStatus] = mapped_column(
+        enum_column(ReservationStatus, "reservation_status")
+    )
+    purpose: Mapped[str] = mapped_column(Text, default="")
+    with_operator: Mapped[bool] = mapped_column(default=False)
+    other_public_subsidy: Mapped[bool] = mapped_column(default=False)
+
+    # Money: estimate at request from the price snapshot, final at completion.
+    customer_class: Mapped[str] = mapped_column(String(20))
+    price_snapshot: Mapped[dict] = mapped_column(JSON)
+    estimated_cost: Mapped[Decimal]
+    voucher_id: Mapped[int | None] = mapped_column(ForeignKey("vouchers.id"), index=True)
+    # The voucher's share of the estimate, as quoted when the booking was made.
+    voucher_estimate: Mapped[Decimal | None]
+    voucher_hold: Mapped[Decimal] = mapped_column(default=Decimal("0.00"))
+    final_cost: Mapped[Decimal | None]
+    voucher_amount: Mapped[Decimal | None]
+    customer_amount: Mapped[Decimal | None]
+
+    # What really happened.
+    actual_start: Mapped[datetime | None]
+    actual_end: Mapped[datetime | None]
+    actual_units: Mapped[int | None]
+    service_way: Mapped[ServiceWay | None] = mapped_column(enum_column(ServiceWay, "service_way"))
+    prep_minutes: Mapped[int | None]
+    run_minutes: Mapped[int | None]
+    post_minutes: Mapped[int | None]
+
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    reason: Mapped[str | None] = mapped_column(Text)
+    cancelled_at: Mapped[datetime | None]
+    # Rises with every change: iCalendar SEQUENCE.
+    sequence: Mapped[int] = mapped_column(default=0)
+
+    resource = relationship("Resource")
+    customer_org = relationship("Organization")
+    user = relationship("User", foreign_keys=[user_id])
+    series: Mapped[ReservationSeries | None] = relationship()
+
+
+class WaitlistStatus(enum.StrEnum):
+    WAITING = "waiting"
+    OFFERED = "offered"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+
+class WaitlistEntry(Base):
+    __tablename__ = "waitlist_entries"
+    __table_args__ = (Index("ix_waitlist_resource_span", "resource_id", "start_at", "end_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resource_id: Mapped[int] = mapped_column(ForeignKey("resources.id"))
+    customer_org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    start_at: Mapped[datetime]
+    end_at: Mapped[datetime]
+    units: Mapped[int] = mapped_column(default=1)
+    samples: Mapped[int | None]
+    purpose: Mapped[str] = mapped_column(Text, default="")
+    voucher_id: Mapped[int | None]
+    status: Mapped[WaitlistStatus] = mapped_column(
+        enum_column(WaitlistStatus, "waitlist_status"), default=WaitlistStatus.WAITING
+    )
+    created_at: Mapped[datetime]
+    offered_at: Mapped[datetime | None]
+    offer_expires_at: Mapped[datetime | None]
+    reservation_id: Mapped[int | None] = mapped_column(ForeignKey("reservations.id"))
+
+
+class Rating(Base):
+    __tablename__ = "ratings"
+    __table_args__ = (CheckConstraint("score BETWEEN 1 AND 5", name="score_range"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reservation_id: Mapped[int] = mapped_column(ForeignKey("reservations.id"), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    score: Mapped[int]
+    comment: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]

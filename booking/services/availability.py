@@ -1,0 +1,610 @@
+"""Availability of a resource: what is busy, what is free, what stands in the
+way of a new booking, and where it could go instead.
+
+- ``occupants``: everything holding time on a resource in a window — live
+  bookings (their buffered spans), blackouts, and waiting-list offers still
+  open (an offered slot is kept for the person it was offered to until the
+  offer runs out) — read in one query of plain rows (no ORM objects: the
+  availability of a busy resource reads thousands).
+- ``find_conflicts``: which of them a new booking would collide with: any
+  overlapping booking or offer of an exclusive resource; for a pooled one,
+  the bookings at the instants where the units in use plus the new units
+  would pass the capacity; any overlapping blackout.
+- ``suggestions``: the nearest free slots of the same length before and after
+  a refused span, honouring every rule (grid, opening hours and holidays,
+  lead time and horizon, buffers, blackouts, capacity).
+- ``availability``: API.md's ``{"free": [...], "busy": [...]}``; busy
+  intervals carry no customer details. A free interval is where a booking of
+  the asked units may lie whole (its buffers are already taken into account),
+  within the opening hours, the lead time and the horizon.
+
+Reads only: the reservation service takes the locks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+
+from sqlalchemy import BigInteger, Integer, String, cast, func, literal, null, select, union_all
+from sqlalchemy.orm import Session
+
+from booking.domain import clock
+from booking.domain.calendar import HolidayCalendar, OpeningCalendar, WeeklyHours
+from booking.domain.errors import N_, NotFound, ValidationFailed
+from booking.domain.reservations import (
+    LIVE_STATUSES,
+    SlotSearch,
+    TimingRules,
+    first_slot_after,
+    last_slot_before,
+    placeable_spans,
+)
+from booking.domain.spans import Span, merge, usage_steps
+from booking.models.catalog import Blackout, CalendarDay, Resource, ResourceStatus
+from booking.models.reservations import Reservation, WaitlistEntry, WaitlistStatus
+
+#: The longest window one availability answer covers.
+MAX_WINDOW_DAYS = 93
+#: How far around a refused span suggestions are looked for, widening step by step.
+SUGGESTION_WINDOWS_DAYS = (3, 14, 62)
+
+
+@dataclass(frozen=True, slots=True)
+class Occupant:
+    kind: str  # "booking", "blackout" or "hold" (a waiting-list offer)
+    id: int
+    start: datetime  # the buffered span for bookings and holds
+    end: datetime
+    units: int
+    customer_org_id: int | None = None
+    reason: str | None = None
+
+    @property
+    def span(self) -> Span:
+        return Span(self.start, self.end)
+
+
+def timing_rules(resource: Resource) -> TimingRules:
+    return TimingRules(
+        granularity_minutes=resource.granularity_minutes,
+        min_minutes=resource.min_minutes,
+        max_minutes=resource.max_minutes,
+        lead_minutes=resource.lead_minutes,
+        horizon_days=resource.horizon_days,
+        buffer_before_minutes=resource.buffer_before_minutes,
+        buffer_after_minutes=resource.buffer_after_minutes,
+    )
+
+
+def holiday_overrides(session: Session, first: date, last: date) -> dict:
+    rows = session.execute(
+        select(CalendarDay.day, CalendarDay.kind, CalendarDay.name).where(
+            CalendarDay.day >= first, CalendarDay.day <= last
+        )
+    )
+    return {day: (kind, name) for day, kind, name in rows}
+
+
+def opening_calendar(session: Session, resource: Resource, window: Span) -> OpeningCalendar:
+    """The resource's opening calendar, with the platform's calendar entries
+    for the days of ``window``."""
+    tz = clock.platform_tz()
+    overrides = {}
+    if resource.closed_on_holidays:
+        first = window.start.astimezone(tz).date() - timedelta(days=1)
+        last = window.end.astimezone(tz).date() + timedelta(days=1)
+        overrides = holiday_overrides(session, first, last)
+    hours = WeeklyHours.from_rows((h.weekday, h.open, h.close) for h in resource.opening_hours)
+    return OpeningCalendar(
+        hours=hours,
+        tz=tz,
+        closed_on_holidays=resource.closed_on_holidays,
+        holidays=HolidayCalendar(overrides),
+    )
+
+
+def occupants(
+    session: Session,
+    resource: Resource,
+    window: Span,
+    *,
+    now: datetime,
+    exclude_reservation_id: int | None = None,
+    exclude_hold_id: int | None = None,
+) -> list[Occupant]:
+    """Everything holding time on ``resource`` that touches ``window``."""
+    before = timedelta(minutes=resource.buffer_before_minutes)
+    after = timedelta(minutes=resource.buffer_after_minutes)
+    bookings = select(
+        literal("booking", String(12)).label("kind"),
+        Reservation.id,
+        Reservation.busy_start.label("start"),
+        Reservation.busy_end.label("end"),
+        Reservation.units,
+        Reservation.customer_org_id,
+        null().label("reason"),
+    ).where(
+        Reservation.resource_id == resource.id,
+        Reservation.status.in_(LIVE_STATUSES),
+        Reservation.busy_start < window.end,
+        Reservation.busy_end > window.start,
+    )
+    if exclude_reservation_id is not None:
+        bookings = bookings.where(Reservation.id != exclude_reservation_id)
+    blackouts = select(
+        literal("blackout", String(12)),
+        Blackout.id,
+        Blackout.start_at,
+        Blackout.end_at,
+        literal(resource.capacity, Integer),
+        null(),
+        Blackout.reason,
+    ).where(
+        Blackout.resource_id == resource.id,
+        Blackout.start_at < window.end,
+        Blackout.end_at > window.start,
+    )
+    holds = select(
+        literal("hold", String(12)),
+        WaitlistEntry.id,
+        WaitlistEntry.start_at,
+        WaitlistEntry.end_at,
+        WaitlistEntry.units,
+        WaitlistEntry.customer_org_id,
+        null(),
+    ).where(
+        WaitlistEntry.resource_id == resource.id,
+        WaitlistEntry.status == WaitlistStatus.OFFERED,
+        WaitlistEntry.offer_expires_at > now,
+        WaitlistEntry.start_at < window.end + before,
+        WaitlistEntry.end_at > window.start - after,
+    )
+    if exclude_hold_id is not None:
+        holds = holds.where(WaitlistEntry.id != exclude_hold_id)
+    found: list[Occupant] = []
+    for kind, row_id, start, end, units, org_id, reason in session.execute(
+        union_all(bookings, blackouts, holds)
+    ):
+        if kind == "hold":  # a hold keeps the buffered span its booking would
+            start, end = start - before, end + after
+        found.append(Occupant(kind, row_id, start, end, units, org_id, reason))
+    return found
+
+
+def find_conflicts(
+    resource: Resource, busy: Span, units: int, found: Iterable[Occupant]
+) -> list[Occupant]:
+    """What a booking of ``units`` holding ``busy`` collides with."""
+    touching = [o for o in found if o.start < busy.end and busy.start < o.end]
+    blackouts = [o for o in touching if o.kind == "blackout"]
+    taking = [o for o in touching if o.kind != "blackout"]
+    if resource.capacity == 1:
+        return blackouts + taking
+    steps = usage_steps((o.start, o.end, o.units) for o in taking)
+    crowded = [
+        Span(max(s.start, busy.start), min(s.end, busy.end))
+        for s in steps
+        if s.start < busy.end and busy.start < s.end and s.units + units > resource.capacity
+    ]
+    if not crowded:
+        return blackouts
+    in_the_way = [o for o in taking if any(o.span.overlaps(c) for c in crowded)]
+    return blackouts + in_the_way
+
+
+def blocked_spans(resource: Resource, found: Sequence[Occupant], units: int) -> list[Span]:
+    """Where a booking of ``units`` cannot have any part of its buffered span."""
+    blocked = [o.span for o in found if o.kind == "blackout"]
+    taking = [o for o in found if o.kind != "blackout"]
+    if resource.capacity == 1:
+        blocked.extend(o.span for o in taking)
+    else:
+        limit = resource.capacity - units
+        steps = usage_steps((o.start, o.end, o.units) for o in taking)
+        blocked.extend(Span(s.start, s.end) for s in steps if s.units > limit)
+    return merge(blocked)
+
+
+def bookable_window(resource: Resource, window: Span, now: datetime) -> Span | None:
+    """``window`` cut to where bookings may lie: not before the lead time, not
+    after the horizon."""
+    rules = timing_rules(resource)
+    start = max(window.start, rules.earliest_start(now))
+    end = min(window.end, rules.latest_end(now))
+    return Span(start, end) if start < end else None
+
+
+def suggestions(
+    session: Session,
+    resource: Resource,
+    span: Span,
+    units: int,
+    *,
+    now: datetime,
+    exclude_reservation_id: int | None = None,
+    exclude_hold_id: int | None = None,
+) -> list[Span]:
+    """The nearest bookable spans of the same length before and after ``span``
+    (at most one each), looked for in widening windows."""
+    rules = timing_rules(resource)
+    tz = clock.platform_tz()
+    search = SlotSearch(
+        length=span.duration,
+        granularity=rules.granularity,
+        earliest=rules.earliest_start(now),
+        latest=rules.latest_end(now),
+        tz=tz,
+    )
+    before_slot: Span | None = None
+    after_slot: Span | None = None
+    for days in SUGGESTION_WINDOWS_DAYS:
+        reach = timedelta(days=days)
+        lo = max(span.start - reach, search.earliest)
+        hi = min(span.end + reach, search.latest)
+        if lo >= hi:
+            break
+        window = Span(lo, hi)
+        found = occupants(
+            session,
+            resource,
+            window.widened(rules.buffer_before, rules.buffer_after),
+            now=now,
+            exclude_reservation_id=exclude_reservation_id,
+            exclude_hold_id=exclude_hold_id,
+        )
+        calendar = opening_calendar(session, resource, window)
+        pieces = placeable_spans(
+            calendar.open_spans(window),
+            blocked_spans(resource, found, units),
+            window,
+            rules.buffer_before,
+            rules.buffer_after,
+        )
+        if before_slot is None:
+            before_slot = last_slot_before(pieces, span.start, search)
+        if after_slot is None:
+            after_slot = first_slot_after(pieces, span.start, search)
+        if (before_slot and after_slot) or (lo == search.earliest and hi == search.latest):
+            break
+    return [s for s in (before_slot, after_slot) if s is not None and s != span]
+
+
+# --- the availability answer -------------------------------------------------
+
+
+_CLOCKS = [f"{m // 60:02d}:{m % 60:02d}:00" for m in range(1440)]
+
+
+class LocalTexts:
+    """ISO 8601 texts, in the platform's zone, of instants given as whole
+    seconds since the epoch; thousands per answer, so made cheaply. Where the
+    zone keeps one UTC offset over the whole window (checked at every local
+    midnight) a text is the local day's prefix plus the clock time from a
+    table; otherwise the zone is asked instant by instant."""
+
+    def __init__(self, tz, window: Span) -> None:
+        self.tz = tz
+        offsets = set()
+        day = window.start
+        while day <= window.end + timedelta(days=1):
+            offsets.add(day.astimezone(tz).utcoffset())
+            day += timedelta(days=1)
+        self.offset: int | None = None
+        if len(offsets) == 1:
+            offset = offsets.pop()
+            self.offset = int(offset.total_seconds())
+            self.suffix = datetime(2000, 1, 1, tzinfo=timezone(offset)).isoformat()[19:]
+        self.days: dict[int, str] = {}
+
+    def __call__(self, seconds: int) -> str:
+        if self.offset is None:
+            return datetime.fromtimestamp(seconds, self.tz).isoformat()
+        day, rest = divmod(seconds + self.offset, 86400)
+        prefix = self.days.get(day)
+        if prefix is None:
+            prefix = self.days[day] = (
+                datetime.fromtimestamp(day * 86400, UTC).date().isoformat() + "T"
+            )
+        minutes, second = divmod(rest, 60)
+        if second:
+            return f"{prefix}{minutes // 60:02d}:{minutes % 60:02d}:{second:02d}{self.suffix}"
+        return prefix + _CLOCKS[minutes] + self.suffix
+
+
+def check_window(start: datetime | None, end: datetime | None) -> Span:
+    if start is None or end is None:
+        raise ValidationFailed(
+            {
+                name: N_("Missing data for required field.")
+                for name, v in (("from", start), ("to", end))
+                if v is None
+            }
+        )
+    if end <= start:
+        raise ValidationFailed({"to": N_("The end must be after the start.")})
+    if end - start > timedelta(days=MAX_WINDOW_DAYS):
+        raise ValidationFailed({"to": N_("Ask for at most 93 days at once.")})
+    return Span(start, end)
+
+
+# The answer covers thousands of intervals (a busy HPC partition), so from
+# here on instants are whole seconds since the epoch, read as such from the
+# database: ints sort and compare many times faster than aware datetimes.
+
+Piece = tuple[int, int, int]  # [start, end) with units
+
+
+def _epoch(instant: datetime) -> int:
+    return int(instant.timestamp())
+
+
+def _seconds_column(session: Session, column):
+    if session.get_bind().dialect.name == "postgresql":
+        return cast(func.floor(func.extract("epoch", column)), BigInteger)
+    return cast(func.strftime("%s", column), Integer)  # SQLite keeps UTC text
+
+
+def occupant_seconds(
+    session: Session, resource: Resource, lo: int, hi: int, now: datetime
+) -> tuple[list[Piece], list[tuple[int, int]]]:
+    """What takes units (bookings' buffered spans, open waiting-list offers
+    with buffers) and the blackouts touching ``[lo, hi)``, in seconds."""
+    before = resource.buffer_before_minutes * 60
+    after = resource.buffer_after_minutes * 60
+    low = datetime.fromtimestamp(lo, UTC)
+    high = datetime.fromtimestamp(hi, UTC)
+    sec = lambda column: _seconds_column(session, column)  # noqa: E731
+    bookings = select(
+        literal(0, Integer).label("kind"),
+        sec(Reservation.busy_start),
+        sec(Reservation.busy_end),
+        Reservation.units,
+    ).where(
+        Reservation.resource_id == resource.id,
+        Reservation.status.in_(LIVE_STATUSES),
+        Reservation.busy_start < high,
+        Reservation.busy_end > low,
+    )
+    holds = select(
+        literal(1, Integer),
+        sec(WaitlistEntry.start_at),
+        sec(WaitlistEntry.end_at),
+        WaitlistEntry.units,
+    ).where(
+        WaitlistEntry.resource_id == resource.id,
+        WaitlistEntry.status == WaitlistStatus.OFFERED,
+        WaitlistEntry.offer_expires_at > now,
+        WaitlistEntry.start_at < high + timedelta(seconds=before),
+        WaitlistEntry.end_at > low - timedelta(seconds=after),
+    )
+    blackouts = select(
+        literal(2, Integer),
+        sec(Blackout.start_at),
+        sec(Blackout.end_at),
+        literal(0, Integer),
+    ).where(Blackout.resource_id == resource.id, Blackout.start_at < high, Blackout.end_at > low)
+    taking: list[Piece] = []
+    closed: list[tuple[int, int]] = []
+    for kind, start, end, units in session.execute(union_all(bookings, holds, blackouts)):
+        if kind == 0:
+            taking.append((start, end, units))
+        elif kind == 1:
+            taking.append((start - before, end + after, units))
+        else:
+            closed.append((start, end))
+    return taking, _merged(closed)
+
+
+def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[list[int]] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            if end > out[-1][1]:
+                out[-1][1] = end
+        else:
+            out.append([start, end])
+    return [(a, b) for a, b in out]
+
+
+def _sweep(items: Iterable[Piece]) -> list[Piece]:
+    """Units in use over time: maximal steps of constant, non-zero use."""
+    deltas: dict[int, int] = {}
+    for start, end, units in items:
+        if start < end and units:
+            deltas[start] = deltas.get(start, 0) + units
+            deltas[end] = deltas.get(end, 0) - units
+    steps: list[list[int]] = []
+    level = 0
+    previous = 0
+    for instant in sorted(deltas):
+        if level and previous < instant:
+            if steps and steps[-1][1] == previous and steps[-1][2] == level:
+                steps[-1][1] = instant
+            else:
+                steps.append([previous, instant, level])
+        level += deltas[instant]
+        previous = instant
+    return steps  # lists [start, end, units], read as triples
+
+
+def _free(used: list[Piece], closed: list[tuple[int, int]], lo: int, hi: int, capacity: int):
+    """Free units over ``[lo, hi)``: capacity less use, none in blackouts."""
+    levels: list[Piece] = []
+    cursor = lo
+    for start, end, units in used:
+        if end <= lo:
+            continue
+        if start >= hi:
+            break
+        if start > cursor:
+            levels.append((cursor, start, 0))
+        levels.append((max(start, lo), min(end, hi), units))
+        cursor = min(end, hi)
+    if cursor < hi:
+        levels.append((cursor, hi, 0))
+    out: list[list[int]] = []
+
+    def add(start: int, end: int, units: int) -> None:
+        if out and out[-1][1] == start and out[-1][2] == units:
+            out[-1][1] = end
+        else:
+            out.append([start, end, units])
+
+    b = 0
+    for start, end, level in levels:
+        units = capacity - level
+        if units <= 0:
+            continue
+        while b < len(closed) and closed[b][1] <= start:
+            b += 1
+        k = b
+        while start < end:
+            if k < len(closed) and closed[k][0] < end:
+                if closed[k][0] > start:
+                    add(start, closed[k][0], units)
+                start = max(start, closed[k][1])
+                k += 1
+            else:
+                add(start, end, units)
+                break
+    return out  # lists [start, end, units], read as triples
+
+
+def _eroded(steps: list[Piece], before: int, after: int) -> list[Piece]:
+    """Free units for a booking's own span once its buffers need room too:
+    at each level, the region with at least that many free units, shrunk by
+    the buffers."""
+    if not before and not after:
+        return steps
+    pieces: list[Piece] = []
+    previous = 0
+    for level in sorted({u for _s, _e, u in steps}):
+        region = _merged((s, e) for s, e, u in steps if u >= level)
+        for start, end in region:
+            if start + before < end - after:
+                pieces.append((start + before, end - after, level - previous))
+        previous = level
+    return _sweep(pieces)
+
+
+def _clipped(steps: list[Piece], spans: list[tuple[int, int]]) -> list[Piece]:
+    """The parts of ``steps`` inside ``spans`` (both sorted)."""
+    out: list[Piece] = []
+    j = 0
+    for start, end, units in steps:
+        while j < len(spans) and spans[j][1] <= start:
+            j += 1
+        k = j
+        while k < len(spans) and spans[k][0] < end:
+            left = start if start > spans[k][0] else spans[k][0]
+            right = end if end < spans[k][1] else spans[k][1]
+            if left < right:
+                out.append((left, right, units))
+            k += 1
+    return out
+
+
+@dataclass
+class Availability:
+    """Free and busy intervals, in seconds since the epoch until written out."""
+
+    resource_id: int
+    capacity: int
+    lo: int
+    hi: int
+    free: list[Piece]
+    busy: list[tuple[int, int, int, str]]
+    text: LocalTexts
+
+    def as_dict(self) -> dict:
+        t = self.text
+        return {
+            "resource_id": self.resource_id,
+            "from": t(self.lo),
+            "to": t(self.hi),
+            "capacity": self.capacity,
+            "free": [{"start": t(a), "end": t(b), "units": u} for a, b, u in self.free],
+            "busy": [
+                {"start": t(a), "end": t(b), "units": u, "kind": k} for a, b, u, k in self.busy
+            ],
+        }
+
+    def to_json(self) -> str:
+        """The same as ``json.dumps(self.as_dict())``, written directly: the
+        texts are ISO times, numbers and fixed words, nothing to escape."""
+        t = self.text
+        free = ",".join(f'{{"start":"{t(a)}","end":"{t(b)}","units":{u}}}' for a, b, u in self.free)
+        busy = ",".join(
+            f'{{"start":"{t(a)}","end":"{t(b)}","units":{u},"kind":"{k}"}}'
+            for a, b, u, k in self.busy
+        )
+        return (
+            f'{{"resource_id":{self.resource_id},"from":"{t(self.lo)}","to":"{t(self.hi)}",'
+            f'"capacity":{self.capacity},"free":[{free}],"busy":[{busy}]}}'
+        )
+
+
+def availability_of(
+    session: Session, resource_id: int, start: datetime | None, end: datetime | None, units: int = 1
+) -> Availability:
+    """Free and busy intervals of a resource over ``[start, end)``."""
+    window = check_window(start, end)
+    resource = session.get(Resource, resource_id)
+    if resource is None or resource.status == ResourceStatus.RETIRED:
+        raise NotFound()
+    if not 1 <= units <= resource.capacity:
+        raise ValidationFailed({"units": N_("More units than the resource has.")})
+    now = clock.now()
+    lo, hi = _epoch(window.start), _epoch(window.end)
+    before = resource.buffer_before_minutes * 60
+    after = resource.buffer_after_minutes * 60
+    taking, closed = occupant_seconds(session, resource, lo - before, hi + after, now)
+    used = _sweep(taking)
+    free: list[Piece] = []
+    bookable = bookable_window(resource, window, now)
+    if bookable is not None and resource.status == ResourceStatus.AVAILABLE:
+        b_lo, b_hi = _epoch(bookable.start), _epoch(bookable.end)
+        calendar = opening_calendar(session, resource, bookable)
+        opening = [(_epoch(s.start), _epoch(s.end)) for s in calendar.open_spans(bookable)]
+        steps = _free(used, closed, b_lo - before, b_hi + after, resource.capacity)
+        steps = _eroded(steps, before, after)
+        free = [piece for piece in _clipped(steps, opening) if piece[2] >= units]
+    return Availability(
+        resource_id=resource.id,
+        capacity=resource.capacity,
+        lo=lo,
+        hi=hi,
+        free=free,
+        busy=_busy(resource, used, closed, lo, hi),
+        text=LocalTexts(clock.platform_tz(), window),
+    )
+
+
+def availability(
+    session: Session, resource_id: int, start: datetime | None, end: datetime | None, units: int = 1
+) -> dict:
+    """API.md's availability answer as a dict (see ``availability_of``)."""
+    return availability_of(session, resource_id, start, end, units).as_dict()
+
+
+def _busy(
+    resource: Resource, used: list, closed: list[tuple[int, int]], lo: int, hi: int
+) -> list[tuple[int, int, int, str]]:
+    items: list[tuple[int, int, int, str]] = [
+        (max(s, lo), min(e, hi), resource.capacity, "blackout")
+        for s, e in closed
+        if s < hi and lo < e
+    ]
+    if resource.capacity == 1:
+        pieces = [(s, e, 1) for s, e in _merged((s, e) for s, e, _u in used)]
+    else:
+        pieces = used
+    for start, end, units in pieces:
+        left = start if start > lo else lo
+        right = end if end < hi else hi
+        if left < right:
+            items.append((left, right, units, "booking"))
+    items.sort()
+    return items
