@@ -1,0 +1,500 @@
+"""Approvals (预约审核): the lab's approval queue, decisions on many requests
+at once, and the delegation of decisions to a resource's named approvers.
+
+The queue
+    Requested bookings the reader may decide: those of the resources of the
+    labs they administer, and those of resources that name them as approver.
+    Oldest request first (``created_at``, then id), with the customer's
+    organisation, the requesting user, purpose, estimated cost, the voucher
+    (its id and the share it would pay, quoted now by the voucher service,
+    or the share quoted when the booking was made if it can no longer be
+    quoted, with the reason), the "with operator" flag and the time by which
+    the request must be decided. Filters: resource, the booking's time
+    (``start``/``end``, overlap), lab; paged.
+
+Deciding many at once (``decide``)
+    Every approval and rejection goes through the reservation service
+    (``reservations.approve`` / ``reservations.reject``), one by one in
+    ascending id order (so two batches lock rows in the same order), each in
+    its own SAVEPOINT of the caller's one transaction. The answer lists, per
+    id, what happened: ``approved``, ``rejected``, or ``refused`` with the
+    reason (``not_found`` also for other labs' bookings, ``forbidden``,
+    ``invalid_state`` for what is no longer requested, ``rule_violated`` e.g.
+    when the voucher can no longer pay).
+
+    The choice: by default the batch **decides what can be decided and
+    reports the rest** — a lab admin ticking twenty requests should not have
+    to start again because one was cancelled by its customer meanwhile; the
+    refused ones are named with their reason, and the others stand. With
+    ``atomic=True`` the batch is all or nothing: if any one is refused,
+    nothing is decided (the whole batch's SAVEPOINT is rolled back) and
+    ``BatchRefused`` (409) carries the per-id results.
+
+    What is wrong with the batch itself is refused before anything is
+    touched (422): nothing asked, more than ``MAX_BATCH`` ids, an id listed
+    twice (or both approved and rejected), a rejection without a reason.
+
+Delegation
+    A resource may name approvers (``ResourceApprover``): members of the lab
+    who decide that resource's requests besides the lab's admins. Only the
+    lab's admins name and remove them; a person named must belong to the
+    lab. Every change writes an audit event.
+
+Services flush, never commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, joinedload
+
+from booking import authz
+from booking.authz import Actor
+from booking.domain.errors import (
+    N_,
+    Conflict,
+    DomainError,
+    NotFound,
+    RuleViolation,
+    ValidationFailed,
+)
+from booking.models.accounts import Membership, Organization, User
+from booking.models.catalog import Resource, ResourceApprover, ResourceStatus
+from booking.models.reservations import Reservation, ReservationStatus
+from booking.services import audit, reservations, vouchers
+
+#: At most this many ids in one batch of decisions.
+MAX_BATCH = 200
+MAX_REASON = 2000
+
+APPROVE = "approve"
+REJECT = "reject"
+
+
+# --- the queue ---------------------------------------------------------------------
+
+
+def decidable_clause(actor: Actor):
+    """Reservations whose resource the actor may decide: of the labs they
+    administer, or naming them as approver."""
+    named = select(ResourceApprover.resource_id).where(ResourceApprover.user_id == actor.user_id)
+    clauses = [Reservation.resource_id.in_(named)]
+    labs = actor.org_ids("provider", "admin")
+    if labs:
+        clauses.append(
+            Reservation.resource_id.in_(select(Resource.id).where(Resource.provider_id.in_(labs)))
+        )
+    return or_(*clauses)
+
+
+def decidable_resources(session: Session, actor: Actor) -> list[Resource]:
+    """The resources whose requests the actor decides (for a filter list)."""
+    if not actor.authenticated:
+        return []
+    named = select(ResourceApprover.resource_id).where(ResourceApprover.user_id == actor.user_id)
+    clauses = [Resource.id.in_(named)]
+    labs = actor.org_ids("provider", "admin")
+    if labs:
+        clauses.append(Resource.provider_id.in_(labs))
+    return list(
+        session.scalars(
+            select(Resource)
+            .where(or_(*clauses), Resource.status != ResourceStatus.RETIRED)
+            .order_by(Resource.name_zh, Resource.id)
+        )
+    )
+
+
+def is_named_approver(session: Session, user_id: int | None) -> bool:
+    """True if the user is named approver of any resource."""
+    if user_id is None:
+        return False
+    found = session.scalar(
+        select(ResourceApprover.id).where(ResourceApprover.user_id == user_id).limit(1)
+    )
+    return found is not None
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    resource_id: int | None = None
+    provider_id: int | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+    page: int = 1
+    per_page: int = 50
+
+
+@dataclass
+class VoucherView:
+    """The voucher a request would be paid with, and its share."""
+
+    id: int
+    share: Decimal | None
+    customer_share: Decimal | None = None
+    #: Why the voucher cannot pay as things stand (code, rule, message id,
+    #: params), or None when it can.
+    problem: dict | None = None
+
+
+@dataclass
+class QueueItem:
+    reservation: Reservation
+    voucher: VoucherView | None
+    decide_by: datetime
+
+    @property
+    def resource(self) -> Resource:
+        return self.reservation.resource
+
+    @property
+    def customer_org(self) -> Organization:
+        return self.reservation.customer_org
+
+    @property
+    def user(self) -> User:
+        return self.reservation.user
+
+
+def _problem(error: DomainError) -> dict:
+    return {
+        "code": error.code,
+        "rule": error.details.get("rule"),
+        "message": error.message,
+        "params": dict(error.params),
+    }
+
+
+def voucher_view(session: Session, actor: Actor, reservation: Reservation) -> VoucherView | None:
+    """The voucher's share of the request as the voucher service quotes it
+    now; the share quoted at booking when the service cannot (or has no
+    quote to give)."""
+    if reservation.voucher_id is None:
+        return None
+    quote = getattr(vouchers, "quote_for_booking", None)
+    if quote is None:
+        return VoucherView(id=reservation.voucher_id, share=reservation.voucher_estimate)
+    try:
+        quoted = quote(session, actor, reservation.voucher_id, reservation)
+    except DomainError as error:
+        return VoucherView(
+            id=reservation.voucher_id, share=reservation.voucher_estimate, problem=_problem(error)
+        )
+    return VoucherView(
+        id=reservation.voucher_id,
+        share=quoted.voucher_share,
+        customer_share=quoted.customer_share,
+    )
+
+
+def approval_queue(
+    session: Session, actor: Actor, filters: QueueFilters
+) -> tuple[list[QueueItem], int]:
+    """The requests the actor may decide, oldest request first."""
+    authz.require(actor, "approval.queue")
+    query = (
+        select(Reservation)
+        .join(Resource, Resource.id == Reservation.resource_id)
+        .where(Reservation.status == ReservationStatus.REQUESTED, decidable_clause(actor))
+    )
+    if filters.resource_id is not None:
+        query = query.where(Reservation.resource_id == filters.resource_id)
+    if filters.provider_id is not None:
+        query = query.where(Resource.provider_id == filters.provider_id)
+    if filters.start is not None:
+        query = query.where(Reservation.end_at > filters.start)
+    if filters.end is not None:
+        query = query.where(Reservation.start_at < filters.end)
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = session.scalars(
+        query.options(
+            joinedload(Reservation.resource),
+            joinedload(Reservation.customer_org),
+            joinedload(Reservation.user),
+        )
+        .order_by(Reservation.created_at, Reservation.id)
+        .offset((filters.page - 1) * filters.per_page)
+        .limit(filters.per_page)
+    ).all()
+    items = [
+        QueueItem(
+            reservation=r,
+            voucher=voucher_view(session, actor, r),
+            decide_by=reservations.approval_deadline(r, r.resource),
+        )
+        for r in rows
+    ]
+    return items, int(total or 0)
+
+
+# --- deciding many at once -----------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What became of one id of a batch."""
+
+    id: int
+    action: str  # approve | reject
+    outcome: str  # approved | rejected | refused
+    status: str | None = None  # the booking's status now, where the actor sees it
+    error: DomainError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def as_dict(self) -> dict:
+        """Plain data; ``error.message`` is a message id with ``params``,
+        translated at the edge."""
+        return {
+            "id": self.id,
+            "action": self.action,
+            "outcome": self.outcome,
+            "status": self.status,
+            "error": None
+            if self.error is None
+            else {
+                "code": self.error.code,
+                "message": self.error.message,
+                "params": dict(self.error.params),
+                "details": dict(self.error.details),
+            },
+        }
+
+
+class BatchRefused(Conflict):
+    """An all-or-nothing batch with a refused id: nothing was decided."""
+
+    default_message = N_("Nothing was decided: some of the requests cannot be decided.")
+
+    def __init__(self, outcomes: list[Outcome]) -> None:
+        super().__init__(details={"results": [o.as_dict() for o in outcomes]})
+        self.outcomes = outcomes
+
+
+@dataclass
+class Batch:
+    approve: list[int] = field(default_factory=list)
+    reject: list[tuple[int, str]] = field(default_factory=list)  # (id, reason)
+
+
+def _check_batch(batch: Batch) -> list[tuple[int, str, str | None]]:
+    """The decisions in the order they are made, or 422 for a batch that is
+    wrong in itself (nothing has been touched yet)."""
+    if not batch.approve and not batch.reject:
+        raise ValidationFailed({"approve": N_("Choose at least one request.")})
+    ids = list(batch.approve) + [i for i, _ in batch.reject]
+    if len(ids) > MAX_BATCH:
+        raise ValidationFailed({"approve": N_("At most 200 requests at once.")})
+    seen: set[int] = set()
+    twice = sorted({i for i in ids if i in seen or seen.add(i)})
+    if twice:
+        error = ValidationFailed({"approve": N_("A request is listed twice.")})
+        error.details["listed_twice"] = twice
+        raise error
+    for _, reason in batch.reject:
+        text = (reason or "").strip()
+        if not text:
+            raise ValidationFailed({"reason": N_("Give a reason for every rejection.")})
+        if len(text) > MAX_REASON:
+            raise ValidationFailed({"reason": N_("At most 2000 characters.")})
+    decisions = [(i, APPROVE, None) for i in batch.approve] + [
+        (i, REJECT, reason.strip()) for i, reason in batch.reject
+    ]
+    return sorted(decisions, key=lambda d: d[0])
+
+
+def _status_seen(session: Session, actor: Actor, reservation_id: int) -> str | None:
+    reservation = session.get(Reservation, reservation_id)
+    if reservation is None or not authz.can(actor, "reservation.view", reservation):
+        return None
+    return reservation.status.value
+
+
+def _decide_one(
+    session: Session, actor: Actor, reservation_id: int, action: str, reason: str | None
+) -> Outcome:
+    try:
+        with session.begin_nested():
+            if action == APPROVE:
+                decided = reservations.approve(session, actor, reservation_id)
+            else:
+                decided = reservations.reject(session, actor, reservation_id, reason)
+    except DomainError as error:
+        return Outcome(
+            id=reservation_id,
+            action=action,
+            outcome="refused",
+            status=_status_seen(session, actor, reservation_id),
+            error=error,
+        )
+    return Outcome(
+        id=reservation_id,
+        action=action,
+        outcome="approved" if action == APPROVE else "rejected",
+        status=decided.status.value,
+    )
+
+
+def decide(session: Session, actor: Actor, batch: Batch, *, atomic: bool = False) -> list[Outcome]:
+    """Approve and reject many requests in the caller's transaction; see
+    the module docstring for what happens to the ones that cannot be."""
+    decisions = _check_batch(batch)
+    authz.require(actor, "approval.queue")
+    whole = session.begin_nested()
+    outcomes = [_decide_one(session, actor, i, action, reason) for i, action, reason in decisions]
+    if atomic and not all(o.ok for o in outcomes):
+        whole.rollback()
+        raise BatchRefused(outcomes)
+    whole.commit()
+    return outcomes
+
+
+# --- delegation: a resource's named approvers ------------------------------------------
+
+
+@dataclass(frozen=True)
+class ApproverView:
+    resource_id: int
+    user_id: int
+    name: str
+    email: str
+    role: str  # the person's role in the lab
+
+
+def _resource(session: Session, resource_id: int) -> Resource:
+    resource = session.get(Resource, resource_id)
+    if resource is None:
+        raise NotFound()
+    return resource
+
+
+def _lab_role(session: Session, user_id: int, provider_id: int) -> str | None:
+    role = session.scalar(
+        select(Membership.role).where(
+            Membership.user_id == user_id, Membership.organization_id == provider_id
+        )
+    )
+    return role.value if role is not None else None
+
+
+def _views(session: Session, resource: Resource, rows: Iterable[ResourceApprover]) -> list:
+    ids = [r.user_id for r in rows]
+    users = {u.id: u for u in session.scalars(select(User).where(User.id.in_(ids)))}
+    roles = dict(
+        session.execute(
+            select(Membership.user_id, Membership.role).where(
+                Membership.user_id.in_(ids), Membership.organization_id == resource.provider_id
+            )
+        ).all()
+    )
+    return [
+        ApproverView(
+            resource_id=resource.id,
+            user_id=i,
+            name=users[i].name,
+            email=users[i].email,
+            role=roles[i].value if i in roles else "",
+        )
+        for i in ids
+    ]
+
+
+def list_approvers(session: Session, actor: Actor, resource_id: int) -> list[ApproverView]:
+    """Who besides the lab's admins decides this resource's requests."""
+    resource = _resource(session, resource_id)
+    authz.require(actor, "resource.approvers.view", resource)
+    rows = session.scalars(
+        select(ResourceApprover)
+        .where(ResourceApprover.resource_id == resource.id)
+        .order_by(ResourceApprover.id)
+    ).all()
+    return _views(session, resource, rows)
+
+
+def _person(session: Session, user_id: int | None, email: str | None) -> User:
+    from booking.services.accounts import find_user_by_email
+
+    if user_id is not None:
+        user, field_name = session.get(User, user_id), "user_id"
+    elif email:
+        user, field_name = find_user_by_email(session, email), "email"
+    else:
+        raise ValidationFailed({"user_id": N_("Name the approver (id or email).")})
+    if user is None or not user.active:
+        raise ValidationFailed({field_name: N_("No active user with this id or email.")})
+    return user
+
+
+def name_approver(
+    session: Session,
+    actor: Actor,
+    resource_id: int,
+    *,
+    user_id: int | None = None,
+    email: str | None = None,
+) -> ApproverView:
+    """Name a member of the lab approver of one of its resources (the lab's
+    admins). 422 for someone outside the lab, 409 if already named."""
+    resource = _resource(session, resource_id)
+    authz.require(actor, "resource.approvers.manage", resource)
+    user = _person(session, user_id, email)
+    if _lab_role(session, user.id, resource.provider_id) is None:
+        raise RuleViolation(
+            "approver_not_member",
+            N_("An approver must be a member of the lab that owns the resource."),
+            field="email" if user_id is None else "user_id",
+        )
+    existing = session.scalar(
+        select(ResourceApprover).where(
+            ResourceApprover.resource_id == resource.id, ResourceApprover.user_id == user.id
+        )
+    )
+    if existing is not None:
+        raise Conflict(
+            N_("%(name)s is already an approver of this resource."),
+            details={"user_id": user.id},
+            name=user.name,
+        )
+    row = ResourceApprover(resource_id=resource.id, user_id=user.id)
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "resource.approver_add",
+        row,
+        after={"resource_id": resource.id, "user_id": user.id},
+    )
+    session.expire(resource, ["approvers"])
+    return _views(session, resource, [row])[0]
+
+
+def remove_approver(session: Session, actor: Actor, resource_id: int, user_id: int) -> None:
+    """Stop a person deciding this resource's requests (the lab's admins)."""
+    resource = _resource(session, resource_id)
+    authz.require(actor, "resource.approvers.manage", resource)
+    row = session.scalar(
+        select(ResourceApprover).where(
+            ResourceApprover.resource_id == resource.id, ResourceApprover.user_id == user_id
+        )
+    )
+    if row is None:
+        raise NotFound(N_("This person is not an approver of this resource."))
+    audit.record(
+        session,
+        actor,
+        "resource.approver_remove",
+        ("resource_approvers", row.id),
+        before={"resource_id": resource.id, "user_id": user_id},
+        after={},
+    )
+    session.delete(row)
+    session.flush()
+    session.expire(resource, ["approvers"])
