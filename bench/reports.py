@@ -1,0 +1,648 @@
+"""Benchmark of the reports: the voucher settlement report and the
+open-sharing report over a million completed bookings with their ledger.
+
+    /work/venv/bin/python bench/reports.py [--sizes 100000,1000000]
+        [--url postgresql://postgres@127.0.0.1:5432/h_reports_bench] [--repeat 3]
+
+The database named by ``--url`` is made if missing and emptied (it must be a
+database of its own). The data are generated inside PostgreSQL with
+``INSERT ... SELECT generate_series`` (seconds, not minutes):
+
+- 11 Shanxi city bureaus and the province, 500 labs spread over the cities,
+  20,000 enterprises, one user each;
+- 6,000 instruments: 5,000 in the national assessment's scope
+  (government-funded, 500,000 CNY and more), 1,000 not;
+- completed and settled bookings over 2024 and 2025, growing to each of
+  ``--sizes`` in turn: one in ten by the lab itself (internal), a third with
+  recorded prep/run/post minutes, three in ten rated, half paid with a
+  voucher (one of 50,000, issued by the holder's city bureau, so a share of
+  them flows across regions), each voucher booking with its hold, redeem and
+  release ledger entries, and six in ten of those claimed (pending,
+  approved, paid);
+- 20,000 trainings; an expiry entry for three vouchers in ten.
+
+Then, for each size, it times (median of ``--repeat`` runs, after one warm-up):
+
+- the settlement report of 2025 for the province (every booking touches it)
+  in each grouping, and for one city (cross-region flows);
+- the open-sharing report of 2025 for the province: 5,000 instruments;
+- the XLSX of either.
+
+Targets (issue 8): settlement < 2 s in any grouping, open sharing < 3 s,
+XLSX < 5 s, at 1,000,000 bookings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import Boolean, Date, DateTime, Integer, Numeric, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.types import ARRAY, JSON, TypeDecorator
+
+from booking import create_app
+from booking.authz import Actor, MembershipView
+from booking.extensions import db
+from booking.schemas import reports as schemas
+from booking.services import reports
+
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/h_reports_bench"
+CITIES = [f"14{n:02d}00" for n in range(1, 12)]
+PROVIDERS = 500
+ENTERPRISES = 20_000
+INSTRUMENTS = 5_000
+OTHER_RESOURCES = 1_000
+VOUCHERS = 50_000
+TRAININGS = 20_000
+GROUPINGS = ("provider", "enterprise", "category", "region", "month")
+
+log = logging.getLogger("bench.reports")
+
+
+def ensure_database(url: str) -> None:
+    parsed = make_url(url)
+    admin = create_engine(
+        parsed.set(drivername="postgresql+psycopg", database="postgres"),
+        isolation_level="AUTOCOMMIT",
+    )
+    with admin.connect() as conn:
+        found = conn.scalar(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": parsed.database}
+        )
+        if not found:
+            conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+    admin.dispose()
+
+
+def _literal(value) -> str:
+    import enum
+    import json
+    from datetime import date as date_type
+    from datetime import datetime as datetime_type
+    from decimal import Decimal
+
+    if isinstance(value, enum.Enum):
+        value = value.value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | Decimal):
+        return str(value)
+    if isinstance(value, datetime_type | date_type):
+        return f"'{value.isoformat()}'"
+    if isinstance(value, list | dict):
+        return "'" + json.dumps(value).replace("'", "''") + "'"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def fill_defaults(table, given: dict[str, str]) -> dict[str, str]:
+    """SQL for every NOT NULL column the generator does not set and the
+    database has no default for (columns other areas add later): the model's
+    own default where it has one, else a neutral value of the column's type."""
+    sql = dict(given)
+    for column in table.columns:
+        if column.name in sql or column.nullable or column.server_default is not None:
+            continue
+        if column.primary_key:
+            continue
+        default = column.default
+        if isinstance(column.type, ARRAY):
+            sql[column.name] = "'{}'"
+            continue
+        if default is not None and getattr(default, "is_scalar", False):
+            sql[column.name] = _literal(default.arg)
+            continue
+        if default is not None and getattr(default, "is_callable", False):
+            try:
+                sql[column.name] = _literal(default.arg(None))
+                continue
+            except Exception:
+                pass
+        kind = column.type
+        if isinstance(kind, TypeDecorator):
+            kind = kind.impl_instance
+        if isinstance(kind, Boolean):
+            sql[column.name] = "false"
+        elif isinstance(kind, Integer | Numeric):
+            sql[column.name] = "0"
+        elif isinstance(kind, JSON):
+            sql[column.name] = "'[]'"
+        elif isinstance(kind, DateTime):
+            sql[column.name] = "now()"
+        elif isinstance(kind, Date):
+            sql[column.name] = "current_date"
+        elif getattr(kind, "enums", None):
+            sql[column.name] = f"'{kind.enums[0]}'"
+        else:
+            sql[column.name] = "''"
+    return sql
+
+
+def insert_select(conn, table, columns: dict[str, str], source: str) -> None:
+    columns = fill_defaults(table, columns)
+    names = ", ".join(columns)
+    values = ", ".join(f"{expr}" for expr in columns.values())
+    conn.execute(text(f"INSERT INTO {table.name} ({names}) SELECT {values} {source}"))
+
+
+def tables():
+    from booking.models.base import Base
+
+    return Base.metadata.tables
+
+
+def seed_world(conn) -> None:
+    """Everything but the bookings: organisations, users, catalog, vouchers."""
+    t = tables()
+    conn.execute(text("SELECT setseed(0.42)"))
+    insert_select(
+        conn,
+        t["organizations"],
+        {
+            "kind": "'bureau'",
+            "name": "'科技局' || r.code",
+            "uscc": "'11' || r.code || lpad(r.n::text, 10, '0')",
+            "region": "r.code",
+            "status": "'active'",
+            "voucher_provider": "false",
+        },
+        "FROM (SELECT code, row_number() OVER () AS n FROM unnest(ARRAY["
+        + ", ".join(f"'{c}'" for c in [*CITIES, "140000"])
+        + "]) AS code) r",
+    )
+    cities = "ARRAY[" + ", ".join(f"'{c[:4]}'" for c in CITIES) + "]"
+    insert_select(
+        conn,
+        t["organizations"],
+        {
+            "kind": "'provider'",
+            "name": "'实验室' || i",
+            "uscc": "'12' || lpad(i::text, 16, '0')",
+            "region": f"({cities})[1 + i % 11] || '05'",
+            "status": "'active'",
+            "voucher_provider": "true",
+        },
+        f"FROM generate_series(1, {PROVIDERS}) i",
+    )
+    insert_select(
+        conn,
+        t["organizations"],
+        {
+            "kind": "'enterprise'",
+            "name": "'企业' || i",
+            "uscc": "'91' || lpad(i::text, 16, '0')",
+            "region": f"({cities})[1 + (i * 7) % 11] || '02'",
+            "status": "'active'",
+            "size_class": "'small'",
+            "voucher_provider": "false",
+        },
+        f"FROM generate_series(1, {ENTERPRISES}) i",
+    )
+    insert_select(
+        conn,
+        t["users"],
+        {
+            "email": "'u' || o.id || '@bench.cn'",
+            "name": "o.name",
+            "locale": "'zh_CN'",
+            "password_hash": "'x'",
+            "active": "true",
+            "platform_admin": "false",
+            "session_version": "1",
+        },
+        "FROM organizations o ORDER BY o.id",
+    )
+    insert_select(
+        conn,
+        t["memberships"],
+        {
+            "user_id": "u.id",
+            "organization_id": "o.id",
+            "role": "CASE WHEN o.kind = 'provider' THEN 'admin' ELSE 'member' END",
+        },
+        "FROM organizations o JOIN users u ON u.email = 'u' || o.id || '@bench.cn'",
+    )
+    insert_select(
+        conn,
+        t["categories"],
+        {
+            "code": "'B' || lpad(i::text, 3, '0')",
+            "name_zh": "'类别' || i",
+            "name_en": "'Category ' || i",
+            "service_category": "(ARRAY['instrument_sharing', 'testing'])[1 + i % 2]",
+            "nrii_code": "lpad((10100 + i)::text, 6, '0')",
+            "aliases": "'[]'",
+        },
+        "FROM generate_series(1, 10) i",
+    )
+    resource_columns = {
+        "provider_id": "p.id",
+        "kind": "'instrument'",
+        "category_id": "(SELECT min(id) FROM categories) + i % 10",
+        "service_category": "(ARRAY['instrument_sharing', 'testing'])[1 + i % 2]",
+        "name_zh": "'仪器' || i",
+        "name_en": "'Instrument ' || i",
+        "region": "p.region",
+        "status": "CASE WHEN i % 20 = 0 THEN 'maintenance' ELSE 'available' END",
+        "voucher_eligible": "true",
+        "original_value": f"CASE WHEN i <= {INSTRUMENTS} THEN 500000 + (i % 97) * 25000 "
+        "ELSE 120000 END",
+        "funding_source": f"CASE WHEN i <= {INSTRUMENTS} THEN 'government' ELSE 'self' END",
+        "accepted_on": "date '2020-01-01' + (i % 1800)",
+        "nrii_reported_on": "CASE WHEN i % 10 = 0 THEN NULL ELSE date '2020-03-01' + (i % 1800) "
+        "END",
+        "special_purpose": "i % 8 = 0",
+        "inner_id": "'BN-' || lpad(i::text, 6, '0')",
+        "country": "'CHN'",
+        "manufacturer": "'厂商'",
+        "model": "'M-' || i",
+        "capacity": "1",
+        "capacity_unit": "'instrument'",
+        "granularity_minutes": "30",
+        "min_minutes": "30",
+        "max_minutes": "480",
+        "search_text": "''",
+        "extra": "'{}'",
+    }
+    insert_select(
+        conn,
+        t["resources"],
+        resource_columns,
+        f"FROM generate_series(1, {INSTRUMENTS + OTHER_RESOURCES}) i "
+        "JOIN (SELECT id, region, row_number() OVER (ORDER BY id) - 1 AS n "
+        f"FROM organizations WHERE kind = 'provider') p ON p.n = i % {PROVIDERS}",
+    )
+    insert_select(
+        conn,
+        t["price_rules"],
+        {
+            "resource_id": "r.id",
+            "customer_class": "'enterprise'",
+            "unit": "'hour'",
+            "unit_price": "200",
+            "setup_fee": "0",
+            "min_quantity": "0",
+            "published": "true",
+            "effective_from": "timestamptz '2020-01-01'",
+        },
+        "FROM resources r",
+    )
+    insert_select(
+        conn,
+        t["voucher_policies"],
+        {"bureau_id": "b.id", "effective_from": "date '2020-01-01'"},
+        "FROM organizations b WHERE b.kind = 'bureau'",
+    )
+    insert_select(
+        conn,
+        t["vouchers"],
+        {
+            "bureau_id": "b.id",
+            "issuing_region": "b.region",
+            "holder_org_id": "e.id",
+            "holder_region": "e.region",
+            "policy_id": "(SELECT id FROM voucher_policies WHERE bureau_id = b.id)",
+            "face_value": "200000",
+            "valid_from": "timestamptz '2024-01-01 00:00+08'",
+            "valid_until": "timestamptz '2025-12-31 23:59:59+08'",
+            "coverage_ratio": "0.5",
+            "service_categories": '\'["instrument_sharing", "testing"]\'',
+            "provider_regions": "'[]'",
+            "status": "'active'",
+            "issued_at": "timestamptz '2024-01-02 09:00+08'",
+        },
+        f"FROM generate_series(1, {VOUCHERS}) i "
+        "JOIN (SELECT id, region, row_number() OVER (ORDER BY id) - 1 AS n "
+        f"FROM organizations WHERE kind = 'enterprise') e ON e.n = i % {ENTERPRISES} "
+        "JOIN organizations b ON b.kind = 'bureau' AND b.region = substr(e.region, 1, 4) || '00'",
+    )
+    insert_select(
+        conn,
+        t["voucher_ledger_entries"],
+        {"voucher_id": "v.id", "kind": "'issue'", "amount": "v.face_value", "at": "v.issued_at"},
+        "FROM vouchers v",
+    )
+    insert_select(
+        conn,
+        t["voucher_ledger_entries"],
+        {
+            "voucher_id": "v.id",
+            "kind": "'expire'",
+            "amount": "-1000",
+            "at": "CASE WHEN v.id % 2 = 0 THEN timestamptz '2024-12-31 23:59:59+08' "
+            "ELSE timestamptz '2025-12-31 23:59:59+08' END",
+        },
+        "FROM vouchers v WHERE v.id % 10 < 3",
+    )
+    insert_select(
+        conn,
+        t["training_records"],
+        {
+            "user_id": "(SELECT min(id) FROM users) + i % 20000",
+            "resource_id": f"(SELECT min(id) FROM resources) + i % {INSTRUMENTS}",
+            "granted_at": "timestamptz '2024-01-01' + (i % 700) * interval '1 day'",
+        },
+        f"FROM generate_series(1, {TRAININGS}) i",
+    )
+
+
+def add_bookings(conn, first: int, last: int) -> None:
+    """Bookings ``first``..``last`` (1-based) with ratings, ledger and claims."""
+    t = tables()
+    conn.execute(text(f"SELECT setseed({(first % 1000) / 1000.0})"))
+    conn.execute(
+        text(
+            "CREATE TEMP TABLE IF NOT EXISTS ids AS SELECT "
+            "(SELECT min(id) FROM resources) AS r0, "
+            "(SELECT min(id) FROM organizations WHERE kind = 'enterprise') AS e0, "
+            "(SELECT min(id) FROM vouchers) AS v0"
+        )
+    )
+    start = (
+        "timestamptz '2024-01-01 08:00+08' + ((i * 7919) % 730) * interval '1 day' "
+        "+ (i % 10) * interval '1 hour'"
+    )
+    hours = "(1 + i % 4)"
+    voucher = "CASE WHEN i % 2 = 0 THEN ids.v0 + (i / 2) % 50000 END"
+    columns = {
+        "resource_id": f"ids.r0 + (i * 31) % {INSTRUMENTS + OTHER_RESOURCES}",
+        # one in ten by the lab itself (internal use)
+        "customer_org_id": f"CASE WHEN i % 10 = 3 THEN r.provider_id "
+        f"ELSE ids.e0 + (i * 13) % {ENTERPRISES} END",
+        "user_id": "(SELECT min(id) FROM users) + (i * 13) % 20000",
+        "start_at": start,
+        "end_at": f"{start} + {hours} * interval '1 hour'",
+        "busy_start": start,
+        "busy_end": f"{start} + {hours} * interval '1 hour'",
+        "exclusive": "true",
+        "units": "1",
+        "status": "CASE WHEN i % 3 = 0 THEN 'settled' ELSE 'completed' END",
+        "purpose": "''",
+        "with_operator": "false",
+        "other_public_subsidy": "false",
+        "customer_class": "'enterprise'",
+        "price_snapshot": "'{}'",
+        "estimated_cost": f"{hours} * 200",
+        "voucher_id": voucher,
+        "voucher_hold": "0",
+        "final_cost": f"{hours} * 200",
+        "voucher_amount": f"CASE WHEN i % 2 = 0 THEN {hours} * 100 ELSE 0 END",
+        "customer_amount": f"CASE WHEN i % 2 = 0 THEN {hours} * 100 ELSE {hours} * 200 END",
+        "actual_start": start,
+        "actual_end": f"{start} + {hours} * interval '1 hour'",
+        "prep_minutes": "CASE WHEN i % 3 = 1 THEN 10 END",
+        "run_minutes": f"CASE WHEN i % 3 = 1 THEN {hours} * 60 - 20 END",
+        "post_minutes": "CASE WHEN i % 3 = 1 THEN 5 END",
+        "service_way": "'self_operated'",
+        "sequence": "0",
+    }
+    insert_select(
+        conn,
+        t["reservations"],
+        columns,
+        f"FROM generate_series({first}::bigint, {last}::bigint) i CROSS JOIN ids "
+        f"JOIN resources r ON r.id = ids.r0 + (i * 31) % {INSTRUMENTS + OTHER_RESOURCES}",
+    )
+    new = "r.id > (SELECT coalesce(max(reservation_id), 0) FROM ratings)"
+    insert_select(
+        conn,
+        t["ratings"],
+        {
+            "reservation_id": "r.id",
+            "user_id": "r.user_id",
+            "score": "1 + r.id % 5",
+            "comment": "''",
+            "created_at": "r.end_at",
+        },
+        f"FROM reservations r WHERE r.id % 10 < 3 AND {new}",
+    )
+    fresh = "r.id > (SELECT coalesce(max(reservation_id), 0) FROM voucher_ledger_entries)"
+    conn.execute(
+        text(
+            "CREATE TEMP TABLE fresh AS SELECT r.* FROM reservations r "
+            f"WHERE r.voucher_id IS NOT NULL AND {fresh}"
+        )
+    )
+    ledger = t["voucher_ledger_entries"]
+    for kind, amount, at in (
+        ("hold", "-f.voucher_amount", "f.start_at - interval '2 days'"),
+        ("redeem", "-f.voucher_amount", "f.end_at + interval '1 hour'"),
+        ("release", "f.voucher_amount", "f.end_at + interval '1 hour'"),
+    ):
+        insert_select(
+            conn,
+            ledger,
+            {
+                "voucher_id": "f.voucher_id",
+                "kind": f"'{kind}'",
+                "amount": amount,
+                "reservation_id": "f.id",
+                "at": at,
+            },
+            "FROM fresh f",
+        )
+    # Claims: one per provider and quarter of the new bookings, lines for six in ten.
+    conn.execute(
+        text(
+            "CREATE TEMP TABLE claim_keys AS SELECT DISTINCT s.provider_id, "
+            "date_trunc('quarter', f.end_at AT TIME ZONE 'Asia/Shanghai')::date AS q, "
+            "v.bureau_id FROM fresh f JOIN resources s ON s.id = f.resource_id "
+            "JOIN vouchers v ON v.id = f.voucher_id WHERE f.id % 10 < 6"
+        )
+    )
+    claims_before = conn.scalar(text("SELECT coalesce(max(id), 0) FROM claims"))
+    insert_select(
+        conn,
+        t["claims"],
+        {
+            "bureau_id": "k.bureau_id",
+            "bureau_region": "(SELECT region FROM organizations WHERE id = k.bureau_id)",
+            "claimant_org_id": "k.provider_id",
+            "claimant_kind": "'provider'",
+            "period_from": "k.q",
+            "period_to": "(k.q + interval '3 months' - interval '1 day')::date",
+            "status": "(ARRAY['submitted', 'audited', 'paid'])[1 + (k.provider_id % 3)]",
+            "claimed_amount": "0",
+            "audit_levels": "'[]'",
+            "notice_days": "0",
+            "payment_cadence": "'per_claim'",
+        },
+        "FROM claim_keys k",
+    )
+    insert_select(
+        conn,
+        t["claim_lines"],
+        {
+            "claim_id": "c.id",
+            "reservation_id": "f.id",
+            "voucher_id": "f.voucher_id",
+            "provider_id": "s.provider_id",
+            "provider_region": "p.region",
+            "customer_org_id": "f.customer_org_id",
+            "status": "CASE WHEN c.status = 'submitted' THEN 'pending' ELSE 'approved' END",
+            "levels_passed": "0",
+            "completed_at": "f.end_at",
+            "final_cost": "f.final_cost",
+            "voucher_amount": "f.voucher_amount",
+            "customer_amount": "f.customer_amount",
+        },
+        "FROM fresh f JOIN resources s ON s.id = f.resource_id "
+        "JOIN organizations p ON p.id = s.provider_id "
+        "JOIN vouchers v ON v.id = f.voucher_id "
+        "JOIN claims c ON c.claimant_org_id = s.provider_id AND c.bureau_id = v.bureau_id "
+        "AND c.period_from = date_trunc('quarter', f.end_at AT TIME ZONE 'Asia/Shanghai')::date "
+        f"AND c.id > {claims_before} "
+        "WHERE f.id % 10 < 6 AND f.voucher_amount > 0",
+    )
+    conn.execute(text("DROP TABLE fresh"))
+    conn.execute(text("DROP TABLE claim_keys"))
+
+
+def bureau_actor(conn, region: str) -> Actor:
+    org_id = conn.scalar(
+        text("SELECT id FROM organizations WHERE kind = 'bureau' AND region = :r"), {"r": region}
+    )
+    return Actor(user_id=1, memberships=(MembershipView(org_id, "bureau", "member", region),))
+
+
+def timed(fn, repeat: int) -> tuple[float, object]:
+    fn()  # warm-up: plans and caches, as on a running server
+    runs = []
+    result = None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = fn()
+        runs.append(time.perf_counter() - started)
+    return statistics.median(runs), result
+
+
+def measure(app, repeat: int) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    with app.app_context():
+        session = db.session
+        conn = session.connection()
+        province = bureau_actor(conn, "140000")
+        taiyuan = bureau_actor(conn, "140100")
+        period = {"period_from": date(2025, 1, 1), "period_to": date(2025, 12, 31)}
+        for group_by in GROUPINGS:
+            seconds, report = timed(
+                lambda g=group_by: reports.settlement_report(
+                    session, province, group_by=g, **period
+                ),
+                repeat,
+            )
+            assert report.reconciliation.ok, report.reconciliation
+            figures[f"settlement 2025, province, by {group_by} ({len(report.lines)} lines)"] = (
+                seconds
+            )
+        seconds, report = timed(
+            lambda: reports.settlement_report(session, taiyuan, group_by="provider", **period),
+            repeat,
+        )
+        figures[f"settlement 2025, Taiyuan, by provider ({len(report.lines)} lines)"] = seconds
+        seconds, wide = timed(
+            lambda: reports.settlement_report(
+                session,
+                province,
+                group_by="enterprise",
+                period_from=date(2024, 1, 1),
+                period_to=date(2025, 12, 31),
+            ),
+            repeat,
+        )
+        figures[f"settlement 2024-2025, province, by enterprise ({len(wide.lines)} lines)"] = (
+            seconds
+        )
+
+        def xlsx_settlement():
+            r = reports.settlement_report(session, province, group_by="enterprise", **period)
+            return schemas.to_xlsx(schemas.settlement_table(r, str))
+
+        seconds, body = timed(xlsx_settlement, repeat)
+        figures[f"settlement XLSX by enterprise, query included ({len(body) // 1024} KiB)"] = (
+            seconds
+        )
+
+        def open_sharing():
+            return reports.open_sharing_report(session, province, year=2025, region="14")
+
+        seconds, report = timed(open_sharing, repeat)
+        figures[f"open sharing 2025, province ({len(report.lines)} instruments)"] = seconds
+
+        def xlsx_open_sharing():
+            return schemas.to_xlsx(schemas.open_sharing_table(open_sharing(), str))
+
+        seconds, body = timed(xlsx_open_sharing, repeat)
+        figures[f"open sharing XLSX, query included ({len(body) // 1024} KiB)"] = seconds
+        seconds, _ = timed(lambda: schemas.to_xlsx(schemas.nrii_table(open_sharing())), repeat)
+        figures["open sharing NRII XLSX, query included"] = seconds
+        session.rollback()
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", default=DEFAULT_URL)
+    parser.add_argument("--sizes", default="100000,1000000")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    ensure_database(args.url)
+    app = create_app({"ENV_NAME": "testing", "DATABASE_URL": args.url, "TESTING": False})
+    with app.app_context():
+        with db.engine.begin() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS btree_gist"))
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+        db.drop_all()
+        db.create_all()
+        started = time.perf_counter()
+        with db.engine.begin() as conn:
+            seed_world(conn)
+        log.info("world seeded in %.1f s", time.perf_counter() - started)
+    results: dict[int, dict[str, float]] = {}
+    done = 0
+    for size in sizes:
+        started = time.perf_counter()
+        with app.app_context(), db.engine.begin() as conn:
+            add_bookings(conn, done + 1, size)
+        with (
+            app.app_context(),
+            db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn,
+        ):
+            conn.execute(text("VACUUM ANALYZE"))
+        done = size
+        with app.app_context():
+            counts = {
+                name: db.session.scalar(text(f"SELECT count(*) FROM {name}"))
+                for name in ("reservations", "voucher_ledger_entries", "claim_lines", "ratings")
+            }
+        log.info(
+            "%s bookings in %.1f s: %s",
+            f"{size:,}",
+            time.perf_counter() - started,
+            ", ".join(f"{k} {v:,}" for k, v in counts.items()),
+        )
+        results[size] = measure(app, args.repeat)
+        for name, seconds in results[size].items():
+            log.info("  %-72s %8.0f ms", name, seconds * 1000)
+    print()
+    header = "".join(f"{f'{s:,} bookings':>18}" for s in sizes)
+    print(f"{'median of ' + str(args.repeat) + ' runs':<66}{header}")
+    for name in results[sizes[-1]]:
+        cells = []
+        for size in sizes:
+            match = [v for k, v in results[size].items() if k.split(" (")[0] == name.split(" (")[0]]
+            cells.append(f"{match[0] * 1000:15.0f} ms" if match else f"{'–':>18}")
+        print(f"{name:<66}{''.join(cells)}")
+
+
+if __name__ == "__main__":
+    main()
