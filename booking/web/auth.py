@@ -1,0 +1,98 @@
+"""Who is calling: a bearer token (API) or the signed-in web session.
+
+``load_actor`` runs before every request and leaves the frozen ``Actor`` in
+``g.actor``; views read it with ``current_actor()`` and pass it to services.
+"""
+
+from __future__ import annotations
+
+import flask_babel
+from flask import Flask, current_app, g, request
+from flask_login import current_user
+
+from booking.authz import ANONYMOUS, Actor
+from booking.domain import clock
+from booking.domain.errors import N_, Unauthorized
+from booking.extensions import db, login_manager
+from booking.services import accounts
+
+
+def client_ip() -> str:
+    # Behind a proxy, ProxyFix (configured in create_app) has already set this.
+    return request.remote_addr or "unknown"
+
+
+def current_actor() -> Actor:
+    return g.get("actor", ANONYMOUS)
+
+
+def require_signed_in() -> Actor:
+    actor = current_actor()
+    if not actor.authenticated:
+        raise Unauthorized()
+    return actor
+
+
+@login_manager.user_loader
+def _load_session_user(session_id: str):
+    try:
+        user_id, version = (int(part) for part in session_id.split(":"))
+    except ValueError:
+        return None
+    user = accounts.load_user(db.session, user_id)
+    if user is None or user.session_version != version:
+        return None
+    return user
+
+
+def forget_previous_request() -> None:
+    """A request never inherits what an earlier one left on ``g``: tests (and
+    anything else that keeps one app context across requests) would otherwise
+    see the previous caller's user, token or language."""
+    for key in ("_login_user", "api_token", "actor", "csrf_token"):
+        g.pop(key, None)
+    flask_babel.refresh()
+
+
+def load_actor() -> None:
+    forget_previous_request()
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        found = accounts.user_for_token(db.session, header[7:].strip())
+        if found is None:
+            raise Unauthorized(N_("The API token is unknown, expired or revoked."))
+        user, token = found
+        now = clock.now()
+        # Record use at most once a minute: a token polled by scripts must not
+        # turn every read into a write.
+        if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+            token.last_used_at = now
+        g.actor = accounts.actor_for(user, client_ip())
+        g.api_token = token
+        return
+    if request.path.startswith(("/api/", "/ical/", "/static/")):
+        # The API authenticates by token only: a session cookie is not
+        # honoured there, so no cross-site request can ride on it.
+        g.actor = ANONYMOUS.__class__(ip=client_ip())
+        return
+    if current_user.is_authenticated:
+        g.actor = accounts.actor_for(current_user, client_ip())
+    else:
+        g.actor = ANONYMOUS.__class__(ip=client_ip())
+
+
+def register_auth(app: Flask) -> None:
+    login_manager.login_view = "accounts_pages.login"
+    login_manager.session_protection = "basic"
+    app.before_request(load_actor)
+
+
+def throttle_policy() -> accounts.ThrottlePolicy:
+    c = current_app.config
+    return accounts.ThrottlePolicy(
+        window_minutes=c["LOGIN_WINDOW_MINUTES"],
+        slow_after=c["LOGIN_SLOW_AFTER"],
+        lock_after=c["LOGIN_LOCK_AFTER"],
+        lock_minutes=c["LOGIN_LOCK_MINUTES"],
+        slow_seconds=c["LOGIN_SLOW_SECONDS"],
+    )

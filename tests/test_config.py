@@ -1,0 +1,61 @@
+"""Settings: environments, environment variables, refusals at start."""
+
+import pytest
+
+from booking import create_app
+
+
+def test_production_refuses_to_start_without_a_secret_key(monkeypatch, tmp_path):
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    monkeypatch.setenv("BOOKING_ENV", "production")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/x.sqlite3")
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        create_app()
+
+
+def test_environment_variables_override_settings(monkeypatch, tmp_path):
+    monkeypatch.setenv("BOOKING_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", "from-the-environment")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/x.sqlite3")
+    monkeypatch.setenv("TIMEZONE", "Asia/Urumqi")
+    monkeypatch.setenv("BOOKING_API_TOKEN_DAYS", "7")
+    app = create_app()
+    assert app.config["SECRET_KEY"] == "from-the-environment"
+    assert app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite+pysqlite:///")
+    assert app.config["API_TOKEN_DAYS"] == 7
+    assert app.config["SESSION_COOKIE_SECURE"] is True
+    from booking.domain import clock
+
+    assert str(clock.platform_tz()) == "Asia/Urumqi"
+    clock.set_platform_tz("Asia/Shanghai")
+
+
+def test_postgresql_urls_get_the_psycopg_driver():
+    from booking.database import normalise_url
+
+    assert normalise_url("postgresql://u@127.0.0.1:5432/db").startswith("postgresql+psycopg://")
+    assert normalise_url("sqlite:////tmp/a.db") == "sqlite+pysqlite:////tmp/a.db"
+
+
+@pytest.mark.parametrize("url", ["mailserver:25", "http://mail.example.cn", "smtp://host:port"])
+def test_a_malformed_smtp_url_is_refused_at_start(monkeypatch, tmp_path, url):
+    monkeypatch.setenv("BOOKING_ENV", "development")
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path}/x.sqlite3")
+    monkeypatch.setenv("SMTP_URL", url)
+    with pytest.raises(RuntimeError, match="SMTP_URL"):
+        create_app()
+
+
+def test_an_unknown_environment_name_is_refused(monkeypatch):
+    monkeypatch.setenv("BOOKING_ENV", "staging")
+    with pytest.raises(RuntimeError, match="BOOKING_ENV"):
+        create_app()
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(app, db):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite only")
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
