@@ -51,7 +51,7 @@ EXTRA = ["feed (personal, full)"]
 
 
 def url_for(bookings: int) -> str:
-    return f"postgresql://postgres@127.0.0.1:5432/bench_growth_{bookings}"
+    return f"postgresql://postgres@127.0.0.1:5432/{generate.DB_PREFIX}_growth_{bookings}"
 
 
 def existing_meta(url: str) -> dict | None:
@@ -139,10 +139,16 @@ def measure(url: str, requests: int, log=print) -> dict:
         load.warm_feeds(server.port, workload)
         for index, name in enumerate([n for n, _k, _s in load.MIX] + EXTRA):
             figures[name] = timed(server.port, workload, name, requests, seed=100 + index)
-            log(f"  {name:<24} p50 {figures[name]['p50']:8.1f} ms   p95 "
-                f"{figures[name]['p95']:8.1f} ms   {figures[name]['statuses']}")  # fmt: skip
-    return {"bookings": meta["counts"].get("reservations"), "meta": meta, "endpoints": figures,
-            "load": os.getloadavg()}  # fmt: skip
+            log(
+                f"  {name:<24} p50 {figures[name]['p50']:8.1f} ms   p95 "
+                f"{figures[name]['p95']:8.1f} ms   {figures[name]['statuses']}"
+            )
+    return {
+        "bookings": meta["counts"].get("reservations"),
+        "meta": meta,
+        "endpoints": figures,
+        "load": os.getloadavg(),
+    }
 
 
 def verdicts(results: dict) -> dict:
@@ -189,8 +195,10 @@ def print_table(results: dict, national: dict | None = None, out=sys.stdout) -> 
             cells += f"{national['endpoints'].get(name, {}).get('p50', float('nan')):12.1f}"
         verdict = found[name]
         mark = "" if verdict["flat"] else "  grows"
-        print(f"{name:<24}{cells}{verdict['ratio']:8.2f}{guess.get(name, float('nan')):12.1f}{mark}",
-              file=out)  # fmt: skip
+        print(
+            f"{name:<24}{cells}{verdict['ratio']:8.2f}{guess.get(name, float('nan')):12.1f}{mark}",
+            file=out,
+        )
 
 
 # --- profiling ----------------------------------------------------------------------------------
@@ -226,15 +234,17 @@ def profile(url: str, names: list[str], requests: int = 20, log=print) -> dict[s
 
         def after(conn, cursor, statement, parameters, context, executemany):
             began = conn.info["started"].pop()
-            statements.append((time.perf_counter() - began, statement, parameters))
+            # the listener is removed before the loop moves on: this iteration's list
+            statements.append((time.perf_counter() - began, statement, parameters))  # noqa: B023
 
         def send(request):
-            full = name == "feed (personal, full)"
+            full = name == "feed (personal, full)"  # noqa: B023 (called in this iteration only)
             headers = dict(request.headers)
             if full:
                 headers.pop("If-None-Match", None)
-            return client.open(request.path, method=request.method, data=request.body,
-                               headers=headers)  # fmt: skip
+            return client.open(
+                request.path, method=request.method, data=request.body, headers=headers
+            )
 
         base = "feed (personal)" if name == "feed (personal, full)" else name
         for _ in range(3):
@@ -270,8 +280,10 @@ def profile(url: str, names: list[str], requests: int = 20, log=print) -> dict[s
             "Statements by total time (ms a request, count a request):",
         ]
         for sql, (seconds, count, _params) in ranked[:8]:
-            lines.append(f"  {seconds / requests * 1000:7.2f} ms  ×{count / requests:4.1f}  "
-                         + " ".join(sql.split())[:400])  # fmt: skip
+            lines.append(
+                f"  {seconds / requests * 1000:7.2f} ms  ×{count / requests:4.1f}  "
+                + " ".join(sql.split())[:400]
+            )
         if ranked:
             sql, (_seconds, _count, params) = ranked[0]
             dsn = url
@@ -307,8 +319,15 @@ class _Headers:
         return self.response.headers.get(name)
 
 
-def run(sizes: list[int], requests: int, *, regenerate=False, do_profile=False,
-        national_url: str | None = None, log=print) -> dict:  # fmt: skip
+def run(
+    sizes: list[int],
+    requests: int,
+    *,
+    regenerate=False,
+    do_profile=False,
+    national_url: str | None = None,
+    log=print,
+) -> dict:
     results = {}
     for bookings in sizes:
         url = database_for(bookings, regenerate=regenerate, log=log)
@@ -318,8 +337,12 @@ def run(sizes: list[int], requests: int, *, regenerate=False, do_profile=False,
     if national_url:
         log(f"national world ({national_url}):")
         national = measure(national_url, requests, log=log)
-    out = {"sizes": results, "verdicts": verdicts(results), "extrapolated_50M": extrapolate(results),
-           "national": national}  # fmt: skip
+    out = {
+        "sizes": results,
+        "verdicts": verdicts(results),
+        "extrapolated_50M": extrapolate(results),
+        "national": national,
+    }
     if do_profile:
         largest = results[str(max(sizes))]["endpoints"]
         slow = [
@@ -341,8 +364,13 @@ def main() -> None:
     parser.add_argument("--json")
     args = parser.parse_args()
     sizes = sorted(int(s) for s in args.sizes.split(","))
-    out = run(sizes, args.requests, regenerate=args.regenerate, do_profile=args.profile,
-              national_url=args.national_url)  # fmt: skip
+    out = run(
+        sizes,
+        args.requests,
+        regenerate=args.regenerate,
+        do_profile=args.profile,
+        national_url=args.national_url,
+    )
     print()
     print_table(out["sizes"], out.get("national"))
     if args.json:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import http.client
 import json
 import os
@@ -78,9 +79,28 @@ MIX = [
     ("approve", "write", 4),
     ("cancel", "write", 2),
 ]
-SEARCH_TERMS = ["电镜", "扫描电镜", "色谱", "液相", "质谱", "拉曼", "衍射", "核磁", "热分析",
-                "GPU", "中试", "检测", "煤质", "sigma", "agilent", "zeiss", "粒度", "力学",
-                "光谱", "CT"]  # fmt: skip
+SEARCH_TERMS = [
+    "电镜",
+    "扫描电镜",
+    "色谱",
+    "液相",
+    "质谱",
+    "拉曼",
+    "衍射",
+    "核磁",
+    "热分析",
+    "GPU",
+    "中试",
+    "检测",
+    "煤质",
+    "sigma",
+    "agilent",
+    "zeiss",
+    "粒度",
+    "力学",
+    "光谱",
+    "CT",
+]
 KINDS = ["instrument", "testing_service", "hpc", "pilot_line"]
 
 
@@ -146,12 +166,20 @@ def load_world(engine, now: datetime, seed: int = 7, feeds: int = 300, lab_feeds
         resources = {}
         for r in conn.execute(select(Resource).where(Resource.status == "available")):
             resources[r.id] = Res(
-                id=r.id, kind=str(r.kind), capacity=r.capacity, provider_id=r.provider_id,
-                grid=r.granularity_minutes * 60, min_minutes=r.min_minutes,
-                max_minutes=r.max_minutes, lead=r.lead_minutes * 60, horizon_days=r.horizon_days,
-                cancel_minutes=r.cancel_minutes, closed_on_holidays=r.closed_on_holidays,
-                voucher_eligible=r.voucher_eligible, hours=hours.get(r.id),
-            )  # fmt: skip
+                id=r.id,
+                kind=str(r.kind),
+                capacity=r.capacity,
+                provider_id=r.provider_id,
+                grid=r.granularity_minutes * 60,
+                min_minutes=r.min_minutes,
+                max_minutes=r.max_minutes,
+                lead=r.lead_minutes * 60,
+                horizon_days=r.horizon_days,
+                cancel_minutes=r.cancel_minutes,
+                closed_on_holidays=r.closed_on_holidays,
+                voucher_eligible=r.voucher_eligible,
+                hours=hours.get(r.id),
+            )
         kinds = dict(conn.execute(select(Organization.id, Organization.kind)).all())
         recent = now - timedelta(days=90)
         pairs = [
@@ -165,10 +193,15 @@ def load_world(engine, now: datetime, seed: int = 7, feeds: int = 300, lab_feeds
             if row.resource_id in resources
         ]
         admins = conn.execute(
-            select(Membership.organization_id, Membership.user_id, Organization.kind, Organization.region)
+            select(
+                Membership.organization_id,
+                Membership.user_id,
+                Organization.kind,
+                Organization.region,
+            )
             .join(Organization, Organization.id == Membership.organization_id)
             .where(Membership.role == "admin")
-        ).all()  # fmt: skip
+        ).all()
         lab_admin = {org: user for org, user, kind, _r in admins if str(kind) == "provider"}
         officers = [
             (row.user_id, row.region)
@@ -220,7 +253,7 @@ def load_world(engine, now: datetime, seed: int = 7, feeds: int = 300, lab_feeds
                 )
                 .order_by(func.random())
                 .limit(5000)
-            )  # fmt: skip
+            )
             if row.start_at - timedelta(minutes=row.cancel_minutes) > now + timedelta(hours=2)
         ]
     labs = sorted({r.provider_id for r in resources.values() if r.kind == "instrument"})
@@ -410,8 +443,13 @@ class Workload:
         officer, region = rng.choice(self.world.officers)
         first = generate.add_months(self.today.replace(day=1), -1)
         last = self.today.replace(day=1) - timedelta(days=1)
-        query = {"from": first.isoformat(), "to": last.isoformat(), "group_by": "provider",
-                 "format": "csv", "region": region}  # fmt: skip
+        query = {
+            "from": first.isoformat(),
+            "to": last.isoformat(),
+            "group_by": "provider",
+            "format": "csv",
+            "region": region,
+        }
         path = "/api/v1/reports/voucher-settlement?" + urlencode(query)
         return Request("report", "read", "GET", path, headers=auth(officer))
 
@@ -471,8 +509,13 @@ class Workload:
         else:
             return self.search(rng)
         start, end, units = found
-        body = {"resource_id": resource_id, "start": iso(start), "end": iso(end),
-                "purpose": "负载测试预约", "customer_org_id": org}  # fmt: skip
+        body = {
+            "resource_id": resource_id,
+            "start": iso(start),
+            "end": iso(end),
+            "purpose": "负载测试预约",
+            "customer_org_id": org,
+        }
         if res.capacity > 1:
             body["units"] = units
         if res.kind == "testing_service":
@@ -495,8 +538,15 @@ class Workload:
                 self.world.cancellable.append((made["id"], user))
 
         headers = {**auth(user), "Content-Type": "application/json"}
-        return Request("book", "write", "POST", "/api/v1/reservations",
-                       json.dumps(body).encode(), headers, remember)  # fmt: skip
+        return Request(
+            "book",
+            "write",
+            "POST",
+            "/api/v1/reservations",
+            json.dumps(body).encode(),
+            headers,
+            remember,
+        )
 
     def approve(self, rng) -> Request:
         try:
@@ -544,10 +594,19 @@ class BareWorkload:
         if self.workload.kinds[name] == "read":
             return Request("bare read", "read", "GET", f"/read/{resource_id}")
         start = self.base + rng.randint(0, 60) * DAY + rng.randint(8, 17) * HOUR
-        body = {"resource_id": resource_id, "start": iso(start),
-                "end": iso(start + rng.randint(1, 3) * HOUR)}  # fmt: skip
-        return Request("bare write", "write", "POST", "/write", json.dumps(body).encode(),
-                       {"Content-Type": "application/json"})  # fmt: skip
+        body = {
+            "resource_id": resource_id,
+            "start": iso(start),
+            "end": iso(start + rng.randint(1, 3) * HOUR),
+        }
+        return Request(
+            "bare write",
+            "write",
+            "POST",
+            "/write",
+            json.dumps(body).encode(),
+            {"Content-Type": "application/json"},
+        )
 
 
 # --- driving ----------------------------------------------------------------------------------
@@ -604,10 +663,9 @@ def drive(port: int, workload, clients: int, seconds: float, warmup: float, seed
                 figures.statuses[request.name][status] += 1
                 figures.kinds[request.name] = request.kind
             if request.after is not None:
-                try:
+                # a client's bookkeeping must never stop the run
+                with contextlib.suppress(Exception):
                     request.after(status, data, response)
-                except Exception:  # a client's bookkeeping must never stop the run
-                    pass
         conn.close()
         results.append(figures)
 
@@ -701,8 +759,22 @@ class Gunicorn:
         }
 
     def __enter__(self) -> Gunicorn:
-        command = [GUNICORN, "-w", str(self.workers), "-k", "sync", "-b", f"127.0.0.1:{self.port}",
-                   "--backlog", "2048", "--timeout", "120", "--log-level", "warning", self.target]  # fmt: skip
+        command = [
+            GUNICORN,
+            "-w",
+            str(self.workers),
+            "-k",
+            "sync",
+            "-b",
+            f"127.0.0.1:{self.port}",
+            "--backlog",
+            "2048",
+            "--timeout",
+            "120",
+            "--log-level",
+            "warning",
+            self.target,
+        ]
         self.process = subprocess.Popen(command, cwd=str(ROOT), env=self.env)
         wait_for(self.port)
         return self
@@ -785,10 +857,12 @@ def remove_bare_rows(engine) -> int:
 def print_report(result: dict, out=sys.stdout) -> None:
     app, bare = result["app"], result.get("bare")
     print(file=out)
-    print(f"{result['clients']} clients, {result['seconds']:.0f} s measured after "
-          f"{result['warmup']:.0f} s warm-up, gunicorn {result['workers']} sync workers; "
-          f"load average {result['load_before'][0]:.2f} before, {result['load_after'][0]:.2f} after",
-          file=out)  # fmt: skip
+    print(
+        f"{result['clients']} clients, {result['seconds']:.0f} s measured after "
+        f"{result['warmup']:.0f} s warm-up, gunicorn {result['workers']} sync workers; "
+        f"load average {result['load_before'][0]:.2f} before, {result['load_after'][0]:.2f} after",
+        file=out,
+    )
     head = f"{'endpoint':<18}{'share':>7}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}"
     if bare:
         head += f"{'p50×bare':>10}{'p99×bare':>10}"
@@ -799,8 +873,10 @@ def print_report(result: dict, out=sys.stdout) -> None:
         row = app["endpoints"].get(name)
         if not row:
             continue
-        line = (f"{name:<18}{row['count'] / total * 100:6.1f}%{row['rps']:8.1f}"
-                f"{row['p50']:9.1f}{row['p95']:9.1f}{row['p99']:9.1f}")  # fmt: skip
+        line = (
+            f"{name:<18}{row['count'] / total * 100:6.1f}%{row['rps']:8.1f}"
+            f"{row['p50']:9.1f}{row['p95']:9.1f}{row['p99']:9.1f}"
+        )
         if bare:
             ref = bare_rows.get("bare write" if row["kind"] == "write" else "bare read")
             if ref:
@@ -808,23 +884,37 @@ def print_report(result: dict, out=sys.stdout) -> None:
         answers = ", ".join(f"{k}: {v}" for k, v in row["statuses"].items())
         print(f"{line}  {answers}", file=out)
     t = app["total"]
-    print(f"{'platform, all':<18}{100:6.1f}%{t['rps']:8.1f}{t['p50']:9.1f}{t['p95']:9.1f}"
-          f"{t['p99']:9.1f}   5xx {t['5xx']}, connection errors {t['errors']}", file=out)  # fmt: skip
+    print(
+        f"{'platform, all':<18}{100:6.1f}%{t['rps']:8.1f}{t['p50']:9.1f}{t['p95']:9.1f}"
+        f"{t['p99']:9.1f}   5xx {t['5xx']}, connection errors {t['errors']}",
+        file=out,
+    )
     if bare:
         for name in ("bare read", "bare write"):
             row = bare_rows.get(name)
             if row:
-                print(f"{name:<18}{row['count'] / bare['total']['count'] * 100:6.1f}%"
-                      f"{row['rps']:8.1f}{row['p50']:9.1f}{row['p95']:9.1f}{row['p99']:9.1f}  "
-                      + ", ".join(f"{k}: {v}" for k, v in row["statuses"].items()), file=out)  # fmt: skip
+                print(
+                    f"{name:<18}{row['count'] / bare['total']['count'] * 100:6.1f}%"
+                    f"{row['rps']:8.1f}{row['p50']:9.1f}{row['p95']:9.1f}{row['p99']:9.1f}  "
+                    + ", ".join(f"{k}: {v}" for k, v in row["statuses"].items()),
+                    file=out,
+                )
         b = bare["total"]
-        print(f"{'ceiling, all':<18}{100:6.1f}%{b['rps']:8.1f}{b['p50']:9.1f}{b['p95']:9.1f}"
-              f"{b['p99']:9.1f}", file=out)  # fmt: skip
+        print(
+            f"{'ceiling, all':<18}{100:6.1f}%{b['rps']:8.1f}{b['p50']:9.1f}{b['p95']:9.1f}"
+            f"{b['p99']:9.1f}",
+            file=out,
+        )
         print(file=out)
-        print(f"throughput, platform / ceiling (same clients, same mix): "
-              f"{result['ratio']:.2f}   (target ≥ 0.50)", file=out)  # fmt: skip
-    print(f"platform p99: {t['p99']:.0f} ms   (target < 250 ms);  5xx: {t['5xx']}   (target 0)",
-          file=out)  # fmt: skip
+        print(
+            f"throughput, platform / ceiling (same clients, same mix): "
+            f"{result['ratio']:.2f}   (target ≥ 0.50)",
+            file=out,
+        )
+    print(
+        f"platform p99: {t['p99']:.0f} ms   (target < 250 ms);  5xx: {t['5xx']}   (target 0)",
+        file=out,
+    )
     for name, count in result["checks"].items():
         print(f"{name}: {count}   (target 0)", file=out)
 
@@ -851,15 +941,24 @@ def run(
         url = url.set(drivername="postgresql+psycopg")
     engine = create_engine(url)
     world = load_world(engine, datetime.now(UTC))
-    log(f"world: {len(world.resources)} resources, {len(world.pairs)} customer-resource pairs, "
+    log(
+        f"world: {len(world.resources)} resources, {len(world.pairs)} customer-resource pairs, "
         f"{len(world.approvals)} requests to decide, {len(world.cancellable)} bookings to cancel, "
-        f"{len(world.personal_feeds)} + {len(world.lab_feeds)} feeds")  # fmt: skip
+        f"{len(world.personal_feeds)} + {len(world.lab_feeds)} feeds"
+    )
     workload = Workload(world)
-    result = {"clients": clients, "seconds": seconds, "warmup": warmup, "workers": workers,
-              "database_url": database_url}  # fmt: skip
+    result = {
+        "clients": clients,
+        "seconds": seconds,
+        "warmup": warmup,
+        "workers": workers,
+        "database_url": database_url,
+    }
     if bare and app is None:
-        org_user = {"BARE_ORG_ID": str(world.sample_bare_user[1]),
-                    "BARE_USER_ID": str(world.sample_bare_user[0])}  # fmt: skip
+        org_user = {
+            "BARE_ORG_ID": str(world.sample_bare_user[1]),
+            "BARE_USER_ID": str(world.sample_bare_user[0]),
+        }
         log(f"ceiling: bench/bare_app.py, {clients} clients, {seconds:.0f} s …")
         with Gunicorn("bench.bare_app:app", database_url, workers, org_user) as server:
             figures = drive(server.port, BareWorkload(workload), clients, seconds, warmup, seed)
@@ -867,10 +966,7 @@ def run(
         removed = remove_bare_rows(engine)
         log(f"  {result['bare']['total']['rps']:.0f} req/s; {removed} rows of its writes removed")
     result["load_before"] = load_average()
-    if app is None:
-        server = Gunicorn("wsgi:app", database_url, workers)
-    else:
-        server = WerkzeugServer(app)
+    server = Gunicorn("wsgi:app", database_url, workers) if app is None else WerkzeugServer(app)
     with server:
         log("platform: warming the feeds …")
         warm_feeds(server.port, workload)
@@ -898,8 +994,14 @@ def main() -> None:
     parser.add_argument("--no-bare", action="store_true", help="without the ceiling")
     parser.add_argument("--json", help="write the figures to this file")
     args = parser.parse_args()
-    result = run(args.database_url, clients=args.clients, seconds=args.seconds,
-                 warmup=args.warmup, workers=args.workers, bare=not args.no_bare)  # fmt: skip
+    result = run(
+        args.database_url,
+        clients=args.clients,
+        seconds=args.seconds,
+        warmup=args.warmup,
+        workers=args.workers,
+        bare=not args.no_bare,
+    )
     print_report(result)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1, ensure_ascii=False))

@@ -107,25 +107,34 @@ def chart_throughput(result: dict) -> str:
     for i, (name, value, colour) in enumerate(bars):
         y = top + i * 40
         body.append(f'<text x="{left - 8}" y="{y + 20}" text-anchor="end">{_esc(name)}</text>')
-        body.append(f'<rect x="{left}" y="{y + 5}" width="{value * scale:.1f}" height="24" '
-                    f'fill="{colour}"/>')  # fmt: skip
+        body.append(
+            f'<rect x="{left}" y="{y + 5}" width="{value * scale:.1f}" height="24" '
+            f'fill="{colour}"/>'
+        )
         body.append(
             f'<text x="{left + value * scale + 6:.1f}" y="{y + 22}">{value:.0f} req/s</text>'
         )
     if result.get("bare"):
         half = result["bare"]["total"]["rps"] / 2 * scale + left
         y0, y1 = top, top + 40 * len(bars)
-        body.append(f'<line x1="{half:.1f}" y1="{y0}" x2="{half:.1f}" y2="{y1}" stroke="#c0392b" '
-                    'stroke-dasharray="4 3"/>')  # fmt: skip
-        body.append(f'<text x="{half + 4:.1f}" y="{y1 + 14}" fill="#c0392b">target: half the '
-                    f'ceiling (ratio {result["ratio"]:.2f})</text>')  # fmt: skip
+        body.append(
+            f'<line x1="{half:.1f}" y1="{y0}" x2="{half:.1f}" y2="{y1}" stroke="#c0392b" '
+            'stroke-dasharray="4 3"/>'
+        )
+        body.append(
+            f'<text x="{half + 4:.1f}" y="{y1 + 14}" fill="#c0392b">target: half the '
+            f"ceiling (ratio {result['ratio']:.2f})</text>"
+        )
     title = f"Throughput, {result['clients']} clients, same mix of reads and writes"
     return _svg(width, height, body, title)
 
 
 def chart_latency(result: dict) -> str:
-    rows = [(n, result["app"]["endpoints"][n]) for n, _k, _s in load.MIX
-            if n in result["app"]["endpoints"]]  # fmt: skip
+    rows = [
+        (n, result["app"]["endpoints"][n])
+        for n, _k, _s in load.MIX
+        if n in result["app"]["endpoints"]
+    ]
     width, left, top, row_h = 760, 150, 40, 26
     height = top + row_h * len(rows) + 60
     peak = max(max(r["p99"] for _n, r in rows), 260)
@@ -135,17 +144,23 @@ def chart_latency(result: dict) -> str:
         y = top + i * row_h
         body.append(f'<text x="{left - 8}" y="{y + 16}" text-anchor="end">{_esc(name)}</text>')
         for key, colour in (("p99", "#d6e4f0"), ("p95", "#8fb3d9"), ("p50", "#3b6ea5")):
-            body.append(f'<rect x="{left}" y="{y + 4}" width="{row[key] * scale:.1f}" height="16" '
-                        f'fill="{colour}"><title>{name} {key} {row[key]:.1f} ms</title></rect>')  # fmt: skip
+            body.append(
+                f'<rect x="{left}" y="{y + 4}" width="{row[key] * scale:.1f}" height="16" '
+                f'fill="{colour}"><title>{name} {key} {row[key]:.1f} ms</title></rect>'
+            )
     x = left + 250 * scale
     y1 = top + row_h * len(rows)
-    body.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{y1}" stroke="#c0392b" '
-                'stroke-dasharray="4 3"/>')  # fmt: skip
+    body.append(
+        f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{y1}" stroke="#c0392b" '
+        'stroke-dasharray="4 3"/>'
+    )
     body.append(f'<text x="{x + 4:.1f}" y="{y1 + 14}" fill="#c0392b">p99 target 250 ms</text>')
     legend_y = y1 + 34
     for j, (key, colour) in enumerate((("p50", "#3b6ea5"), ("p95", "#8fb3d9"), ("p99", "#d6e4f0"))):
-        body.append(f'<rect x="{left + j * 90}" y="{legend_y - 11}" width="14" height="14" '
-                    f'fill="{colour}" stroke="#666"/>')  # fmt: skip
+        body.append(
+            f'<rect x="{left + j * 90}" y="{legend_y - 11}" width="14" height="14" '
+            f'fill="{colour}" stroke="#666"/>'
+        )
         body.append(f'<text x="{left + j * 90 + 20}" y="{legend_y}">{key}</text>')
     return _svg(width, height, body, f"Latency per endpoint under {result['clients']} clients (ms)")
 
@@ -166,38 +181,69 @@ def chart_growth(out: dict) -> str:
     def y_of(v: float) -> float:
         if y_log:
             low = math.log10(max(min(values), 0.1) / 1.5)
-            return top + (height - top - bottom) * (1 - (math.log10(max(v, 0.1)) - low)
-                                                    / (math.log10(y_max) - low))  # fmt: skip
+            return top + (height - top - bottom) * (
+                1 - (math.log10(max(v, 0.1)) - low) / (math.log10(y_max) - low)
+            )
         return top + (height - top - bottom) * (1 - v / y_max)
 
-    palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
-               "#7f7f7f", "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39"]  # fmt: skip
-    body = [f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" '
-            'stroke="#333"/>', f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" '
-            'stroke="#333"/>']  # fmt: skip
+    palette = [
+        "#1f77b4",
+        "#ff7f0e",
+        "#2ca02c",
+        "#d62728",
+        "#9467bd",
+        "#8c564b",
+        "#e377c2",
+        "#7f7f7f",
+        "#bcbd22",
+        "#17becf",
+        "#393b79",
+        "#637939",
+        "#8c6d31",
+        "#843c39",
+    ]
+    body = [
+        f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" '
+        'stroke="#333"/>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{height - bottom}" stroke="#333"/>',
+    ]
     for s in sizes:
-        body.append(f'<text x="{x_of[s]:.1f}" y="{height - bottom + 18}" text-anchor="middle">'
-                    f'{int(s):,}</text>')  # fmt: skip
-    body.append(f'<text x="{(left + width - right) / 2}" y="{height - 10}" text-anchor="middle">'
-                "bookings in the database</text>")  # fmt: skip
-    ticks = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000] if y_log else [
-        y_max * k / 5 for k in range(6)]  # fmt: skip
+        body.append(
+            f'<text x="{x_of[s]:.1f}" y="{height - bottom + 18}" text-anchor="middle">'
+            f"{int(s):,}</text>"
+        )
+    body.append(
+        f'<text x="{(left + width - right) / 2}" y="{height - 10}" text-anchor="middle">'
+        "bookings in the database</text>"
+    )
+    ticks = (
+        [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]
+        if y_log
+        else [y_max * k / 5 for k in range(6)]
+    )
     for t in ticks:
         if t > y_max or (y_log and t < min(values) / 1.5):
             continue
         body.append(f'<text x="{left - 6}" y="{y_of(t) + 4:.1f}" text-anchor="end">{t:.0f}</text>')
-        body.append(f'<line x1="{left}" y1="{y_of(t):.1f}" x2="{width - right}" y2="{y_of(t):.1f}" '
-                    'stroke="#eee"/>')  # fmt: skip
-    body.append(f'<text x="14" y="{top + 100}" transform="rotate(-90 14 {top + 100})">median ms'
-                f'{" (log)" if y_log else ""}</text>')  # fmt: skip
+        body.append(
+            f'<line x1="{left}" y1="{y_of(t):.1f}" x2="{width - right}" y2="{y_of(t):.1f}" '
+            'stroke="#eee"/>'
+        )
+    body.append(
+        f'<text x="14" y="{top + 100}" transform="rotate(-90 14 {top + 100})">median ms'
+        f"{' (log)' if y_log else ''}</text>"
+    )
     for i, name in enumerate(names):
         colour = palette[i % len(palette)]
-        points = " ".join(f"{x_of[s]:.1f},{y_of(out['sizes'][s]['endpoints'][name]['p50']):.1f}"
-                          for s in sizes)  # fmt: skip
+        points = " ".join(
+            f"{x_of[s]:.1f},{y_of(out['sizes'][s]['endpoints'][name]['p50']):.1f}" for s in sizes
+        )
         body.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"/>')
         ratio = out["verdicts"][name]["ratio"]
-        body.append(f'<text x="{width - right + 10}" y="{top + 14 + i * 16}" fill="{colour}">'
-                    f'{_esc(name)} ×{ratio:.2f}</text>')  # fmt: skip
+        body.append(
+            f'<text x="{width - right + 10}" y="{top + 14 + i * 16}" fill="{colour}">'
+            f"{_esc(name)} ×{ratio:.2f}</text>"
+        )
     return _svg(width, height, body, "Median time of a request as the bookings grow")
 
 
@@ -243,7 +289,7 @@ def markdown(
                 "claim_lines",
                 "ratings",
             )
-        )  # fmt: skip
+        )
         + f"; bookings from {meta.get('first_day')} to {meta.get('last_day')}, by state: "
         + ", ".join(f"{k} {v:,}" for k, v in sorted(meta.get("statuses", {}).items())),
         "",
@@ -260,24 +306,34 @@ def markdown(
         ref = bare.get("bare write" if row["kind"] == "write" else "bare read")
         times = f"{row['p50'] / ref['p50']:.1f}" if ref else "–"
         answers = ", ".join(f"{k}: {v}" for k, v in row["statuses"].items())
-        lines.append(f"| {name} | {row['count'] / t['count'] * 100:.1f} % | {row['rps']:.1f} | "
-                     f"{row['p50']:.1f} | {row['p95']:.1f} | {row['p99']:.1f} | {times} | "
-                     f"{answers} |")  # fmt: skip
-    lines.append(f"| **platform, all** | 100 % | **{t['rps']:.1f}** | {t['p50']:.1f} | "
-                 f"{t['p95']:.1f} | **{t['p99']:.1f}** | | 5xx {t['5xx']} |")  # fmt: skip
+        lines.append(
+            f"| {name} | {row['count'] / t['count'] * 100:.1f} % | {row['rps']:.1f} | "
+            f"{row['p50']:.1f} | {row['p95']:.1f} | {row['p99']:.1f} | {times} | "
+            f"{answers} |"
+        )
+    lines.append(
+        f"| **platform, all** | 100 % | **{t['rps']:.1f}** | {t['p50']:.1f} | "
+        f"{t['p95']:.1f} | **{t['p99']:.1f}** | | 5xx {t['5xx']} |"
+    )
     if result.get("bare"):
         for name in ("bare read", "bare write"):
             row = bare.get(name)
             if row:
-                lines.append(f"| {name} (ceiling) | | {row['rps']:.1f} | {row['p50']:.1f} | "
-                             f"{row['p95']:.1f} | {row['p99']:.1f} | | |")  # fmt: skip
+                lines.append(
+                    f"| {name} (ceiling) | | {row['rps']:.1f} | {row['p50']:.1f} | "
+                    f"{row['p95']:.1f} | {row['p99']:.1f} | | |"
+                )
         b = result["bare"]["total"]
-        lines.append(f"| **ceiling, all** | 100 % | **{b['rps']:.1f}** | {b['p50']:.1f} | "
-                     f"{b['p95']:.1f} | {b['p99']:.1f} | | |")  # fmt: skip
+        lines.append(
+            f"| **ceiling, all** | 100 % | **{b['rps']:.1f}** | {b['p50']:.1f} | "
+            f"{b['p95']:.1f} | {b['p99']:.1f} | | |"
+        )
     lines += ["", "| target | figure | met |", "| --- | --- | --- |"]
     if result.get("bare"):
-        lines.append(f"| throughput ≥ half the ceiling (same clients, same mix) | "
-                     f"{result['ratio']:.2f} | {'yes' if result['ratio'] >= 0.5 else 'no'} |")  # fmt: skip
+        lines.append(
+            f"| throughput ≥ half the ceiling (same clients, same mix) | "
+            f"{result['ratio']:.2f} | {'yes' if result['ratio'] >= 0.5 else 'no'} |"
+        )
     lines.append(f"| p99 < 250 ms | {t['p99']:.0f} ms | {'yes' if t['p99'] < 250 else 'no'} |")
     lines.append(f"| zero 5xx | {t['5xx']} | {'yes' if t['5xx'] == 0 else 'no'} |")
     for name, count in result["checks"].items():
@@ -300,23 +356,34 @@ def markdown(
         for name, verdict in grown["verdicts"].items():
             cells = " | ".join(f"{grown['sizes'][s]['endpoints'][name]['p50']:.1f}" for s in sizes)
             if grown.get("national"):
-                cells += f" | {grown['national']['endpoints'].get(name, {}).get('p50', float('nan')):.1f}"
+                national = grown["national"]["endpoints"].get(name, {})
+                cells += f" | {national.get('p50', float('nan')):.1f}"
             mark = "" if verdict["flat"] else " **grows**"
             est = grown["extrapolated_50M"].get(name, float("nan"))
             lines.append(f"| {name} | {cells} | {verdict['ratio']:.2f}{mark} | {est:.0f} |")
         worst = max(grown["verdicts"].values(), key=lambda v: v["ratio"])["ratio"]
-        lines += ["", f"Target: no endpoint more than 1.5× slower at 1M than at 10k "
-                      f"(worst ratio {worst:.2f}: {'met' if worst <= 1.5 else 'not met'}). "
-                      "*50M (est.)*: the growth between the two largest sizes continued in a "
-                      "straight line (an upper estimate where an index lookup grows as a "
-                      "logarithm)."]  # fmt: skip
+        lines += [
+            "",
+            f"Target: no endpoint more than 1.5× slower at 1M than at 10k "
+            f"(worst ratio {worst:.2f}: {'met' if worst <= 1.5 else 'not met'}). "
+            "*50M (est.)*: the growth between the two largest sizes continued in a "
+            "straight line (an upper estimate where an index lookup grows as a "
+            "logarithm).",
+        ]
         if grown.get("national"):
-            lines.append("*national world*: 100,000 resources and 250,000 enterprises with "
-                         f"{grown['national']['bookings']:,} bookings.")  # fmt: skip
+            lines.append(
+                "*national world*: 100,000 resources and 250,000 enterprises with "
+                f"{grown['national']['bookings']:,} bookings."
+            )
         if grown.get("profiles"):
             lines += ["", "Profiles: " + ", ".join(f"`{p}`" for p in grown["profiles"].values())]
-    lines += ["", "## Charts", "", "![throughput](bench/charts/throughput.svg)",
-              "![latency](bench/charts/latency.svg)"]  # fmt: skip
+    lines += [
+        "",
+        "## Charts",
+        "",
+        "![throughput](bench/charts/throughput.svg)",
+        "![latency](bench/charts/latency.svg)",
+    ]
     if grown:
         lines.append("![growth](bench/charts/growth.svg)")
     return "\n".join(lines) + "\n"
@@ -336,7 +403,7 @@ def main() -> None:
     command = "python bench/run.py " + " ".join(sys.argv[1:])
     RESULTS.mkdir(exist_ok=True)
     if args.size == "small":
-        url = "postgresql://postgres@127.0.0.1:5432/bench_small"
+        url = f"postgresql://postgres@127.0.0.1:5432/{generate.DB_PREFIX}_small"
         generate.recreate_database(url)
         app = generate.make_app(url)
         generate.create_schema(app)
@@ -350,14 +417,23 @@ def main() -> None:
     load.print_report(result)
     grown = None
     if args.size == "province" and not args.no_growth:
-        grown = growth.run([10_000, 100_000, 1_000_000], 60, do_profile=args.profile,
-                           national_url=args.national_url)  # fmt: skip
+        grown = growth.run(
+            [10_000, 100_000, 1_000_000],
+            60,
+            do_profile=args.profile,
+            national_url=args.national_url,
+        )
         print()
         growth.print_table(grown["sizes"], grown.get("national"))
     info = machine(url)
-    (RESULTS / f"{args.size}.json").write_text(json.dumps(
-        {"command": command, "machine": info, "meta": meta, "load": result, "growth": grown},
-        indent=1, ensure_ascii=False, default=str))  # fmt: skip
+    (RESULTS / f"{args.size}.json").write_text(
+        json.dumps(
+            {"command": command, "machine": info, "meta": meta, "load": result, "growth": grown},
+            indent=1,
+            ensure_ascii=False,
+            default=str,
+        )
+    )
     if args.size == "province":
         CHARTS.mkdir(exist_ok=True)
         (CHARTS / "throughput.svg").write_text(chart_throughput(result))
