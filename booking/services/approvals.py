@@ -79,11 +79,23 @@ REJECT = "reject"
 # --- the queue ---------------------------------------------------------------------
 
 
+def _named_resources(actor: Actor):
+    """The resources naming the actor approver, of labs they still belong to
+    (a person who left the lab keeps no say, even while still named)."""
+    return (
+        select(ResourceApprover.resource_id)
+        .join(Resource, Resource.id == ResourceApprover.resource_id)
+        .where(
+            ResourceApprover.user_id == actor.user_id,
+            Resource.provider_id.in_(actor.org_ids("provider")),
+        )
+    )
+
+
 def decidable_clause(actor: Actor):
     """Reservations whose resource the actor may decide: of the labs they
     administer, or naming them as approver."""
-    named = select(ResourceApprover.resource_id).where(ResourceApprover.user_id == actor.user_id)
-    clauses = [Reservation.resource_id.in_(named)]
+    clauses = [Reservation.resource_id.in_(_named_resources(actor))]
     labs = actor.org_ids("provider", "admin")
     if labs:
         clauses.append(
@@ -96,8 +108,7 @@ def decidable_resources(session: Session, actor: Actor) -> list[Resource]:
     """The resources whose requests the actor decides (for a filter list)."""
     if not actor.authenticated:
         return []
-    named = select(ResourceApprover.resource_id).where(ResourceApprover.user_id == actor.user_id)
-    clauses = [Resource.id.in_(named)]
+    clauses = [Resource.id.in_(_named_resources(actor))]
     labs = actor.org_ids("provider", "admin")
     if labs:
         clauses.append(Resource.provider_id.in_(labs))
@@ -111,11 +122,20 @@ def decidable_resources(session: Session, actor: Actor) -> list[Resource]:
 
 
 def is_named_approver(session: Session, user_id: int | None) -> bool:
-    """True if the user is named approver of any resource."""
+    """True if the user is named approver of any resource of a lab they
+    still belong to."""
     if user_id is None:
         return False
     found = session.scalar(
-        select(ResourceApprover.id).where(ResourceApprover.user_id == user_id).limit(1)
+        select(ResourceApprover.id)
+        .join(Resource, Resource.id == ResourceApprover.resource_id)
+        .join(
+            Membership,
+            (Membership.user_id == ResourceApprover.user_id)
+            & (Membership.organization_id == Resource.provider_id),
+        )
+        .where(ResourceApprover.user_id == user_id)
+        .limit(1)
     )
     return found is not None
 

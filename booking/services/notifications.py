@@ -356,12 +356,18 @@ def members_of(session: Session, org_id: int) -> list[User]:
 
 
 def approvers_of(session: Session, resource: Resource) -> list[User]:
-    """The resource's named approvers, or else its provider's admins."""
+    """The resource's named approvers who still belong to the lab, or else
+    its provider's admins."""
     named = list(
         session.scalars(
             select(User)
             .join(ResourceApprover, ResourceApprover.user_id == User.id)
-            .where(ResourceApprover.resource_id == resource.id, User.active.is_(True))
+            .join(Membership, Membership.user_id == User.id)
+            .where(
+                ResourceApprover.resource_id == resource.id,
+                Membership.organization_id == resource.provider_id,
+                User.active.is_(True),
+            )
             .order_by(User.id)
         )
     )

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
 from booking import authz
@@ -73,7 +73,10 @@ def get_entry(
 def list_entries(session: Session, actor: Actor, active_only: bool = True) -> list[WaitlistEntry]:
     query = select(WaitlistEntry).where(
         or_(
-            WaitlistEntry.user_id == actor.user_id,
+            and_(
+                WaitlistEntry.user_id == actor.user_id,
+                WaitlistEntry.customer_org_id.in_(actor.org_ids()),
+            ),
             WaitlistEntry.customer_org_id.in_(actor.org_ids(role="admin")),
         )
     )
