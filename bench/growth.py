@@ -208,7 +208,6 @@ def profile(url: str, names: list[str], requests: int = 20, log=print) -> dict[s
     """Each endpoint in this process: pyinstrument's call tree, the SQL it
     ran with the time of each statement, and the plan of the slowest."""
     import psycopg
-    from pyinstrument import Profiler
     from sqlalchemy import create_engine, event
 
     os.environ.setdefault("SECRET_KEY", "bench-profile-secret-key-0123456789")
@@ -254,7 +253,7 @@ def profile(url: str, names: list[str], requests: int = 20, log=print) -> dict[s
                 request.after(response.status_code, response.data, _Headers(response))
         event.listen(target, "before_cursor_execute", before)
         event.listen(target, "after_cursor_execute", after)
-        profiler = Profiler(interval=0.0005)
+        profiler = _profiler()
         profiler.start()
         started = time.perf_counter()
         for _ in range(requests):
@@ -297,7 +296,7 @@ def profile(url: str, names: list[str], requests: int = 20, log=print) -> dict[s
                 lines += ["", "Plan of the slowest statement:"] + ["  " + r[0] for r in plan]
             except psycopg.Error as error:
                 lines += ["", f"(no plan: {error})"]
-        lines += ["", profiler.output_text(unicode=False, color=False, show_all=False)]
+        lines += ["", profiler.text()]
         text = "\n".join(lines)
         path = (
             PROFILES
@@ -307,6 +306,58 @@ def profile(url: str, names: list[str], requests: int = 20, log=print) -> dict[s
         written[name] = str(path.relative_to(ROOT))
         log(f"  profile of {name}: {elapsed * 1000:.1f} ms a request → {written[name]}")
     return written
+
+
+class _CProfile:
+    """cProfile where pyinstrument is not installed: the functions by
+    cumulative time, then by own time."""
+
+    def __init__(self):
+        import cProfile
+
+        self.profile = cProfile.Profile()
+
+    def start(self) -> None:
+        self.profile.enable()
+
+    def stop(self) -> None:
+        self.profile.disable()
+
+    def text(self) -> str:
+        import io
+        import pstats
+
+        out = io.StringIO()
+        out.write("cProfile, by cumulative time:\n")
+        stats = pstats.Stats(self.profile, stream=out).strip_dirs()
+        stats.sort_stats("cumulative").print_stats(45)
+        out.write("cProfile, by own time:\n")
+        stats.sort_stats("tottime").print_stats(30)
+        return out.getvalue()
+
+
+class _Pyinstrument:
+    def __init__(self):
+        from pyinstrument import Profiler
+
+        self.profile = Profiler(interval=0.0005)
+
+    def start(self) -> None:
+        self.profile.start()
+
+    def stop(self) -> None:
+        self.profile.stop()
+
+    def text(self) -> str:
+        return self.profile.output_text(unicode=False, color=False, show_all=False)
+
+
+def _profiler():
+    """pyinstrument's call tree where it is installed, cProfile otherwise."""
+    try:
+        return _Pyinstrument()
+    except ImportError:
+        return _CProfile()
 
 
 class _Headers:

@@ -627,23 +627,39 @@ class Figures:
         self.kinds.update(other.kinds)
 
 
-def drive(port: int, workload, clients: int, seconds: float, warmup: float, seed: int) -> Figures:
+def drive(
+    port: int,
+    workload,
+    clients: int,
+    seconds: float,
+    warmup: float,
+    seed: int,
+    rounds: int | None = None,
+) -> Figures:
     """``clients`` threads sending requests back to back for ``warmup`` and
-    then ``seconds`` more; only the latter are counted."""
+    then ``seconds`` more; only the latter are counted. ``rounds`` given
+    (the smoke test): no clock, each client sends every endpoint of ``MIX``
+    that many times, in a shuffled order, all counted."""
     begin = time.perf_counter()
     measure_from = begin + warmup
     stop = measure_from + seconds
+    if rounds is not None:
+        measure_from, stop = begin, float("inf")
     results: list[Figures] = []
 
     def client(index: int) -> None:
         rng = random.Random(seed * 1000 + index)
         figures = Figures()
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        todo = None
+        if rounds is not None:
+            todo = [name for name, _kind, _share in MIX] * rounds
+            rng.shuffle(todo)
         while True:
             started = time.perf_counter()
-            if started >= stop:
+            if started >= stop or todo == []:
                 break
-            name = workload.pick(rng)
+            name = workload.pick(rng) if todo is None else todo.pop()
             request = workload.build(name, rng)
             response = None
             data = b""
@@ -674,7 +690,7 @@ def drive(port: int, workload, clients: int, seconds: float, warmup: float, seed
         thread.start()
     for thread in threads:
         thread.join()
-    total = Figures(seconds=seconds)
+    total = Figures(seconds=seconds if rounds is None else time.perf_counter() - begin)
     for figures in results:
         total.merge(figures)
     return total
@@ -929,10 +945,11 @@ def run(
     bare: bool = True,
     seed: int = 7,
     app=None,
+    rounds: int | None = None,
     log=print,
 ) -> dict:
     """The whole benchmark; ``app`` given: serve it with werkzeug in this
-    process instead of gunicorn (and no ceiling)."""
+    process instead of gunicorn (and no ceiling); ``rounds``: see ``drive``."""
     from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
 
@@ -971,7 +988,7 @@ def run(
         log("platform: warming the feeds …")
         warm_feeds(server.port, workload)
         log(f"platform: {clients} clients, {seconds:.0f} s …")
-        figures = drive(server.port, workload, clients, seconds, warmup, seed)
+        figures = drive(server.port, workload, clients, seconds, warmup, seed, rounds)
     result["load_after"] = load_average()
     result["app"] = summary(figures)
     if "bare" in result:
