@@ -15,7 +15,7 @@ from booking.domain.reports import Flow
 from booking.models.vouchers import VoucherLedgerEntry
 from booking.services import reports
 from tests.factories.accounts import actor_of, create_org, create_user
-from tests.factories.reports import build_settlement_world, local
+from tests.factories.reports import build_settlement_world, ledger, local, usage_booking
 
 D = Decimal
 NOW = local(2025, 2, 1, 12)
@@ -178,3 +178,31 @@ def test_access(session, world):
     assert settle(session, world.province_officer, region="141100").totals.voucher_share == D(
         "850.00"
     )
+
+
+def test_a_no_show_holds_and_releases_but_never_counts_as_redeemed(session, world):
+    """A no-show voucher booking (rule 12: its hold is released): its hold
+    counts in ``held`` of the month it was made, and nothing else moves —
+    not the bookings, the fees, the voucher share or the redeemed amount,
+    even though the lab charged a no-show fee."""
+    before = settle(session, world.officer, group_by="provider")
+    no_show = usage_booking(
+        session, world.bookings[1].resource, world.x, world.bookings[1].user, local(2024, 8, 6, 9),
+        local(2024, 8, 6, 11), status="no_show", final_cost="100.00", voucher=world.v1,
+    )  # fmt: skip
+    ledger(session, world.v1, "hold", "-80.00", booking=no_show, at=local(2024, 8, 1, 10))
+    ledger(session, world.v1, "release", "80.00", booking=no_show, at=local(2024, 8, 6, 12))
+    after = settle(session, world.officer, group_by="provider")
+    lab = {(li.key, li.flow): li for li in after.lines}[str(world.lab.id), Flow.LOCAL]
+    assert figures(lab) == (
+        1, D("600"), D("300"), D("300"), D("730"), D("300"), D("300"), D("300"), D("300"), 0
+    )  # fmt: skip
+    assert after.totals.held == before.totals.held + D("80.00") == D("1430.00")
+    assert figures(after.totals)[:4] == figures(before.totals)[:4]
+    assert after.totals.redeemed == before.totals.redeemed
+    assert after.reconciliation.ok
+    months = {
+        (li.key, li.flow): li for li in settle(session, world.officer, group_by="month").lines
+    }
+    assert months["2024-08", Flow.LOCAL].held == D("80.00")
+    assert months["2024-08", Flow.LOCAL].bookings == 0
