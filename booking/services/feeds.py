@@ -3,12 +3,15 @@
 How a feed stays cheap (DESIGN.md, "Feeds"):
 
 1. Each booking's VEVENT text is built with icalendar (``booking.domain.ical``)
-   when the booking changes, for every view (customer, lab, busy) and
-   language, and kept in ``feed_events`` with the stamp it was built from
-   (the booking's ``sequence`` and ``updated_at``, and a key of the settings
-   that shape the text). Session hooks on every SQLAlchemy session do this
-   once per transaction, just before it commits, whoever made the change.
-2. The same hooks bump the revision of the feeds that show the booking
+   the first time a feed needs it after the booking changed, for that feed's
+   view (customer, lab, busy) and language, and kept in ``feed_events`` with
+   the stamp it was built from (the booking's ``sequence`` and
+   ``updated_at``, and a key of the settings that shape the text). Building
+   texts at read time, not in the booking's own transaction, keeps the
+   booking path short: a booking costs its writers no icalendar work, and a
+   feed poll rebuilds only the events that changed since the last one.
+2. Session hooks on every SQLAlchemy session bump, once per transaction just
+   before it commits, the revision of the feeds that show a changed booking
    (``feed_stamps``: its customer organisation, booker, lab and resource). A
    feed's ETag comes from its stamps and what else shapes the answer (owner,
    role, language, the day), read with the token in one indexed query: an
@@ -849,8 +852,8 @@ def _on_orm_execute(state) -> None:
 
 
 def _before_commit(session: Session) -> None:
-    """Keep the texts of the bookings this transaction changed and bump the
-    stamps of the feeds that show them: once per transaction, as late as
+    """Bump the stamps of the feeds that show the bookings this transaction
+    changed: once per transaction, as late as
     possible (stamp rows are shared; holding them briefly keeps bookings of
     one lab from queueing on each other), in key order (no deadlocks)."""
     if session.info.get(SKIP_KEY):
@@ -862,8 +865,8 @@ def _before_commit(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return
-    if pending.reservations:
-        refresh_events(session, pending.reservations)
+    # The changed bookings' texts are now stale by their stamp (sequence,
+    # updated_at): the next feed that shows them builds them (render_feed).
     bump_stamps(session, _stamp_keys(session, pending))
 
 
