@@ -24,6 +24,7 @@ from booking.web.pages import (
     reservations,
     training,
     vouchers,
+    waitlist,
 )
 
 MODULES = (
@@ -32,6 +33,7 @@ MODULES = (
     password_reset,
     catalog,
     bookings,
+    waitlist,
     balances,
     lab,
     reservations,
