@@ -325,7 +325,13 @@ class TrainingRecord(Base):
         CheckConstraint(
             "(resource_id IS NOT NULL) OR (category_id IS NOT NULL)", name="resource_or_category"
         ),
-        UniqueConstraint("user_id", "resource_id", "category_id", name="uq_training_scope"),
+        # At most one live record per user and scope. ``live_scope`` names the
+        # scope ("r<resource>" or "c<category>p<lab>") while the record is the
+        # user's live one of it, and is NULL once it is history (revoked, or
+        # expired and replaced by a new grant). Unlike a constraint over the
+        # nullable resource_id/category_id, this one holds on both databases
+        # (NULLs never collide), so two racing grants cannot both insert.
+        UniqueConstraint("user_id", "live_scope", name="uq_training_live_scope"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -339,6 +345,14 @@ class TrainingRecord(Base):
     granted_at: Mapped[datetime] = mapped_column(default=utcnow)
     valid_until: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    live_scope: Mapped[str | None] = mapped_column(String(40))
+
+    @staticmethod
+    def scope_key(resource_id: int | None, category_id: int | None, provider_id: int | None) -> str:
+        """The ``live_scope`` of a grant on a resource, or on a category by a lab."""
+        if resource_id is not None:
+            return f"r{resource_id}"
+        return f"c{category_id}p{provider_id if provider_id is not None else '-'}"
 
 
 class ResourceApprover(Base):

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from booking import authz
@@ -32,6 +33,7 @@ from booking.authz import Actor
 from booking.domain import clock
 from booking.domain.errors import (
     N_,
+    Conflict,
     Forbidden,
     InvalidTransition,
     NotFound,
@@ -53,6 +55,7 @@ AUDITED = [
     "granted_at",
     "valid_until",
     "revoked_at",
+    "live_scope",
 ]
 
 
@@ -255,9 +258,15 @@ def _current_record(
     return session.scalars(query.order_by(TrainingRecord.id).with_for_update().limit(1)).first()
 
 
-def grant_training(session: Session, actor: Actor, data: dict | GrantInput) -> TrainingRecord:
+def grant_training(
+    session: Session, actor: Actor, data: dict | GrantInput, *, _raced: bool = False
+) -> TrainingRecord:
     """Record that a user is trained on a resource or a category of the
-    actor's lab, valid until ``valid_until`` (open-ended without one)."""
+    actor's lab, valid until ``valid_until`` (open-ended without one).
+
+    Two grants of the same scope at once leave one record: the database's
+    unique ``live_scope`` refuses the second insert, and the second grant
+    then renews the record the first one made."""
     request = data if isinstance(data, GrantInput) else GrantInput.from_dict(data)
     resource, category, provider_id = _check_scope(session, actor, request)
     user = _trainee(session, request)
@@ -281,22 +290,88 @@ def grant_training(session: Session, actor: Actor, data: dict | GrantInput) -> T
             after=audit.snapshot(record, AUDITED),
         )
     else:
-        record = TrainingRecord(
-            user_id=user.id,
-            resource_id=resource.id if resource else None,
-            category_id=category.id if category else None,
-            provider_id=provider_id,
-            granted_by_id=actor.user_id,
-            granted_at=now,
-            valid_until=request.valid_until,
-        )
-        session.add(record)
-        session.flush()
+        record = _insert_record(session, actor, request, user, resource, category, provider_id)
+        if record is None:
+            # A racing grant of the same scope committed first: granting again
+            # renews what it recorded, exactly as if the two had come in turn.
+            if _raced:
+                raise Conflict(
+                    N_("This training is being recorded by someone else; try again."),
+                    details={"user_id": user.id},
+                )
+            return grant_training(session, actor, request, _raced=True)
         audit.record(
             session, actor, "training.grant", record, after=audit.snapshot(record, AUDITED)
         )
     events.publish(session, "training.granted", record, actor=actor)
     return record
+
+
+def _insert_record(
+    session: Session,
+    actor: Actor,
+    request: GrantInput,
+    user: User,
+    resource: Resource | None,
+    category: Category | None,
+    provider_id: int,
+) -> TrainingRecord | None:
+    """Insert the user's live record of the scope, or None where a racing
+    grant holds it already (found current here, or the unique ``live_scope``
+    refused the insert).
+
+    A record still holding the scope but no longer current (expired) becomes
+    history first: it gives up ``live_scope``, in the same transaction."""
+    key = TrainingRecord.scope_key(
+        resource.id if resource else None, category.id if category else None, provider_id
+    )
+    now = clock.now()
+    stale = session.scalars(
+        select(TrainingRecord)
+        .where(TrainingRecord.user_id == user.id, TrainingRecord.live_scope == key)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    for old in stale:
+        if old.revoked_at is None and (old.valid_until is None or old.valid_until > now):
+            return None  # a racing grant has just made it: renew that one
+        before = audit.snapshot(old, AUDITED)
+        old.live_scope = None
+        session.flush()
+        audit.record(
+            session,
+            actor,
+            "training.supersede",
+            old,
+            before=before,
+            after=audit.snapshot(old, AUDITED),
+        )
+    record = TrainingRecord(
+        user_id=user.id,
+        resource_id=resource.id if resource else None,
+        category_id=category.id if category else None,
+        provider_id=provider_id,
+        granted_by_id=actor.user_id,
+        granted_at=now,
+        valid_until=request.valid_until,
+        live_scope=key,
+    )
+    try:
+        with session.begin_nested():
+            session.add(record)
+            session.flush()
+    except IntegrityError as error:
+        if not _is_live_scope_clash(error):
+            raise
+        return None
+    return record
+
+
+def _is_live_scope_clash(error: IntegrityError) -> bool:
+    text = str(error.orig).lower()
+    return "uq_training_live_scope" in text or (
+        "unique" in text and "training_records.live_scope" in text
+    )
 
 
 # --- revoking -----------------------------------------------------------------------
@@ -332,6 +407,7 @@ def revoke_training(
         raise ValidationFailed({"reason": N_("At most 2000 characters.")})
     before = audit.snapshot(record, AUDITED)
     record.revoked_at = clock.now()
+    record.live_scope = None  # history now: a new grant of the scope may be made
     session.flush()
     audit.record(
         session,

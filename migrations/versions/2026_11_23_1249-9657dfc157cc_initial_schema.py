@@ -627,6 +627,7 @@ def upgrade():
     sa.Column('granted_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('valid_until', sa.DateTime(timezone=True), nullable=True),
     sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('live_scope', sa.String(length=40), nullable=True),
     sa.CheckConstraint('(resource_id IS NOT NULL) OR (category_id IS NOT NULL)', name=op.f('ck_training_records_resource_or_category')),
     sa.ForeignKeyConstraint(['category_id'], ['categories.id'], name=op.f('fk_training_records_category_id_categories')),
     sa.ForeignKeyConstraint(['granted_by_id'], ['users.id'], name=op.f('fk_training_records_granted_by_id_users')),
@@ -634,7 +635,7 @@ def upgrade():
     sa.ForeignKeyConstraint(['resource_id'], ['resources.id'], name=op.f('fk_training_records_resource_id_resources')),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_training_records_user_id_users')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_training_records')),
-    sa.UniqueConstraint('user_id', 'resource_id', 'category_id', name='uq_training_scope')
+    sa.UniqueConstraint('user_id', 'live_scope', name='uq_training_live_scope')
     )
     with op.batch_alter_table('training_records', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_training_records_provider_id'), ['provider_id'], unique=False)
