@@ -1,7 +1,7 @@
 """The benchmark data set: a province's labs, enterprises, vouchers and a year
 and more of bookings, shaped like real use, loaded fast.
 
-    /work/venv/bin/python bench/generate.py --size small|province [--bookings N]
+    .venv/bin/python bench/generate.py --size small|province [--bookings N]
         [--database-url postgresql://postgres@127.0.0.1:5432/bench_load] [--seed 2026]
 
 The database named is dropped and made again (its name must start with

@@ -1,18 +1,22 @@
 """How the cost of each request grows with the data: every endpoint of the
 load benchmark timed on the same province at 10k, 100k and 1M bookings.
 
-    /work/venv/bin/python bench/growth.py [--sizes 10000,100000,1000000]
+    .venv/bin/python bench/growth.py [--sizes 10000,100000,1000000]
         [--requests 60] [--profile] [--json growth.json] [--national-url URL]
 
 Each size is a database of its own made by ``bench/generate.py`` (the
-province's world, ``--sizes`` bookings: ``bench_growth_<n>``; the 1M one
-is ``bench_load`` when that holds the province at 1M), made when missing.
-On each, gunicorn with one sync worker answers one client, request after
-request (the cost of a request, not of queueing): ``--requests`` of each
-endpoint of ``load.MIX`` (built as the load clients build them, with the
-same seed), plus a feed's full answer (no ``If-None-Match``). Printed: the
-median and p95 of each at each size, and the ratio of the largest to the
-smallest (target ≤ 1.5: an index keeps the cost flat; more says it grows).
+province's world, ``--sizes`` bookings: ``<prefix>_growth_<n>``; the 1M one
+is ``<prefix>_load`` when that holds the province at 1M; prefix
+``BENCH_DB_PREFIX``, default ``bench``), made when missing. The sizes are
+timed side by side: one gunicorn with one sync worker per database, and
+for each endpoint of ``load.MIX`` (built as the load clients build them,
+with the same seed), plus a feed's full answer (no ``If-None-Match``),
+``--requests`` requests sent to the sizes in turn, one client, request
+after request (the cost of a request, not of queueing; the machine's
+noise falls on every size alike). Printed: the median and p95 of each at
+each size, the ratio of the largest to the smallest (target ≤ 1.5: an
+index keeps the cost flat; more says it grows) and the power of the
+bookings the median grows with.
 
 ``--profile``: the endpoints above the target (or slower than 100 ms at the
 largest size) are run again in this process under pyinstrument on the
@@ -89,66 +93,113 @@ def database_for(bookings: int, size: str = "province", regenerate: bool = False
     return url
 
 
-def timed(port: int, workload, name: str, requests: int, seed: int) -> dict:
-    """``requests`` of one endpoint, one after the other, after 5 unmeasured."""
-    rng = random.Random(seed)
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-    timings, statuses = [], {}
-    for n in range(requests + 5):
-        full = name == "feed (personal, full)"
-        request = workload.build("feed (personal)" if full else name, rng)
+class Stream:
+    """Requests of one endpoint to one server, built as the load clients
+    build them, one at a time (``step``); the first ``skip`` unmeasured."""
+
+    def __init__(self, port: int, workload, name: str, seed: int, skip: int = 5):
+        self.workload, self.name, self.skip = workload, name, skip
+        self.rng = random.Random(seed)
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        self.timings: list[float] = []
+        self.statuses: dict[str, int] = {}
+
+    def step(self) -> None:
+        full = self.name == "feed (personal, full)"
+        request = self.workload.build("feed (personal)" if full else self.name, self.rng)
         headers = dict(request.headers)
         if full:
             headers.pop("If-None-Match", None)
         started = time.perf_counter()
         try:
-            conn.request(request.method, request.path, request.body, headers)
-            response = conn.getresponse()
+            self.conn.request(request.method, request.path, request.body, headers)
+            response = self.conn.getresponse()
             data = response.read()
             status = response.status
             if response.will_close:
-                conn.close()
+                self.conn.close()
         except (OSError, http.client.HTTPException):
             status, data, response = 0, b"", None
-            conn.close()
+            self.conn.close()
         elapsed = time.perf_counter() - started
         if request.after is not None:
             request.after(status, data, response)
-        if n >= 5:
-            timings.append(elapsed)
-            statuses[str(status)] = statuses.get(str(status), 0) + 1
-    conn.close()
+        if self.skip:
+            self.skip -= 1
+            return
+        self.timings.append(elapsed)
+        self.statuses[str(status)] = self.statuses.get(str(status), 0) + 1
+
+    def figures(self) -> dict:
+        self.conn.close()
+        return {
+            "p50": load.percentile(self.timings, 0.5) * 1000,
+            "p95": load.percentile(self.timings, 0.95) * 1000,
+            "statuses": self.statuses,
+        }
+
+
+def timed(port: int, workload, name: str, requests: int, seed: int) -> dict:
+    """``requests`` of one endpoint, one after the other, after 5 unmeasured."""
+    stream = Stream(port, workload, name, seed)
+    for _ in range(requests + 5):
+        stream.step()
+    return stream.figures()
+
+
+def measure_side_by_side(urls: dict[int, str], requests: int, log=print) -> dict:
+    """Every size at once: one gunicorn (one sync worker) per database, and
+    for each endpoint its requests sent to the sizes in turn, one request to
+    each, so the machine's noise (it is shared) falls on all sizes alike."""
+    from contextlib import ExitStack
+
+    from sqlalchemy import create_engine
+
+    sides = {}
+    for bookings, url in urls.items():
+        engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+        # fewer feeds than the load run polls: each is built once (cold) before the timing
+        world = load.load_world(engine, datetime.now(UTC), feeds=40, lab_feeds=4, resource_feeds=30)
+        with engine.connect() as conn:
+            meta = generate.read_meta(conn)
+        engine.dispose()
+        sides[bookings] = {"workload": load.Workload(world), "meta": meta}
+    figures: dict[int, dict] = {bookings: {} for bookings in urls}
+    with ExitStack() as stack:
+        for bookings, url in urls.items():
+            server = stack.enter_context(load.Gunicorn("wsgi:app", url, workers=1))
+            sides[bookings]["port"] = server.port
+            load.warm_feeds(server.port, sides[bookings]["workload"])
+        for index, name in enumerate([n for n, _k, _s in load.MIX] + EXTRA):
+            streams = {
+                b: Stream(side["port"], side["workload"], name, seed=100 + index)
+                for b, side in sides.items()
+            }
+            for _ in range(requests + 5):
+                for stream in streams.values():
+                    stream.step()
+            for bookings, stream in streams.items():
+                figures[bookings][name] = stream.figures()
+            log(
+                f"  {name:<24} p50 "
+                + "  ".join(f"{figures[b][name]['p50']:8.1f}" for b in urls)
+                + " ms   "
+                + " ".join(str(figures[b][name]["statuses"]) for b in urls)
+            )
+    average = os.getloadavg()
     return {
-        "p50": load.percentile(timings, 0.5) * 1000,
-        "p95": load.percentile(timings, 0.95) * 1000,
-        "statuses": statuses,
+        str(bookings): {
+            "bookings": sides[bookings]["meta"]["counts"].get("reservations"),
+            "meta": sides[bookings]["meta"],
+            "endpoints": figures[bookings],
+            "load": average,
+        }
+        for bookings in urls
     }
 
 
 def measure(url: str, requests: int, log=print) -> dict:
-    from sqlalchemy import create_engine
-
-    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
-    world = load.load_world(engine, datetime.now(UTC))
-    with engine.connect() as conn:
-        meta = generate.read_meta(conn)
-    engine.dispose()
-    workload = load.Workload(world)
-    figures = {}
-    with load.Gunicorn("wsgi:app", url, workers=1) as server:
-        load.warm_feeds(server.port, workload)
-        for index, name in enumerate([n for n, _k, _s in load.MIX] + EXTRA):
-            figures[name] = timed(server.port, workload, name, requests, seed=100 + index)
-            log(
-                f"  {name:<24} p50 {figures[name]['p50']:8.1f} ms   p95 "
-                f"{figures[name]['p95']:8.1f} ms   {figures[name]['statuses']}"
-            )
-    return {
-        "bookings": meta["counts"].get("reservations"),
-        "meta": meta,
-        "endpoints": figures,
-        "load": os.getloadavg(),
-    }
+    return measure_side_by_side({0: url}, requests, log=log)["0"]
 
 
 def verdicts(results: dict) -> dict:
@@ -157,26 +208,47 @@ def verdicts(results: dict) -> dict:
     found = {}
     for name in high:
         ratio = high[name]["p50"] / low[name]["p50"] if low.get(name) else float("nan")
-        found[name] = {"ratio": ratio, "flat": ratio <= TARGET}
+        found[name] = {
+            "ratio": ratio,
+            "flat": ratio <= TARGET,
+            "exponent": exponent(results, name),
+        }
     return found
 
 
+def exponent(results: dict, name: str) -> float:
+    """How the median grows with the bookings, as a power ``k`` of their
+    number (``p50 ∝ n^k``, least squares on logarithms over every size
+    measured; 0 for a flat cost, 1 for a cost proportional to the data)."""
+    import math
+
+    points = [
+        (math.log(row["bookings"]), math.log(row["endpoints"][name]["p50"]))
+        for row in results.values()
+        if row["endpoints"].get(name, {}).get("p50", 0) > 0 and row["bookings"]
+    ]
+    if len(points) < 2:
+        return float("nan")
+    mx = sum(x for x, _y in points) / len(points)
+    my = sum(y for _x, y in points) / len(points)
+    spread = sum((x - mx) ** 2 for x, _y in points)
+    return sum((x - mx) * (y - my) for x, y in points) / spread if spread else float("nan")
+
+
 def extrapolate(results: dict, bookings: int = 50_000_000) -> dict:
-    """Median at ``bookings``, continuing the growth between the two largest
-    sizes measured in a straight line (costs that grow as a logarithm, as
-    index lookups do, grow less: an upper estimate)."""
+    """Median at ``bookings``: the largest size's median grown by the power
+    law fitted over all sizes (``exponent``; below 0, taken as 0). A rough
+    guess: noise at small sizes moves the exponent, and a cost that grows as
+    a logarithm (an index lookup) grows less than any power."""
     sizes = sorted(results, key=int)
     if len(sizes) < 2:
         return {}
-    a, b = sizes[-2], sizes[-1]
-    na, nb = results[a]["bookings"], results[b]["bookings"]
+    largest = results[sizes[-1]]
     out = {}
-    for name, row in results[b]["endpoints"].items():
-        before = results[a]["endpoints"].get(name)
-        if not before:
-            continue
-        slope = max(0.0, (row["p50"] - before["p50"]) / (nb - na))
-        out[name] = row["p50"] + slope * (bookings - nb)
+    for name, row in largest["endpoints"].items():
+        k = exponent(results, name)
+        if k == k:  # not nan
+            out[name] = row["p50"] * (bookings / largest["bookings"]) ** max(0.0, k)
     return out
 
 
@@ -379,16 +451,15 @@ def run(
     national_url: str | None = None,
     log=print,
 ) -> dict:
-    results = {}
-    for bookings in sizes:
-        url = database_for(bookings, regenerate=regenerate, log=log)
-        log(f"{bookings:,} bookings ({url}):")
-        results[str(bookings)] = measure(url, requests, log=log)
+    urls = {bookings: database_for(bookings, regenerate=regenerate, log=log) for bookings in sizes}
+    log("side by side, median ms at " + ", ".join(f"{b:,}" for b in sizes) + " bookings:")
+    results = measure_side_by_side(urls, requests, log=log)
     national = None
     if national_url:
         log(f"national world ({national_url}):")
         national = measure(national_url, requests, log=log)
     out = {
+        "requests": requests,
         "sizes": results,
         "verdicts": verdicts(results),
         "extrapolated_50M": extrapolate(results),

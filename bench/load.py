@@ -1,7 +1,7 @@
 """The mixed HTTP workload: the platform under N concurrent clients, beside
 its ceiling, in one run.
 
-    /work/venv/bin/python bench/load.py [--database-url postgresql://postgres@127.0.0.1:5432/bench_load]
+    .venv/bin/python bench/load.py [--database-url postgresql://postgres@127.0.0.1:5432/bench_load]
         [--clients 64] [--seconds 60] [--warmup 10] [--workers 4] [--json results.json]
 
 Against a database made by ``bench/generate.py``: gunicorn (``--workers``
@@ -139,11 +139,21 @@ class World:
     approvals: collections.deque
     cancellable: collections.deque
     sample_bare_user: tuple[int, int] = (1, 1)
+    resource_feeds: int = 200  # the most popular pairs' resources whose feeds are polled
     day_kinds: dict = field(default_factory=dict)
 
 
-def load_world(engine, now: datetime, seed: int = 7, feeds: int = 300, lab_feeds: int = 8) -> World:
-    """What the clients need to know, read from the database."""
+def load_world(
+    engine,
+    now: datetime,
+    seed: int = 7,
+    feeds: int = 300,
+    lab_feeds: int = 8,
+    resource_feeds: int = 200,
+) -> World:
+    """What the clients need to know, read from the database; ``feeds``,
+    ``lab_feeds``, ``resource_feeds``: how many of each the clients poll
+    (each is built once before the run)."""
     from sqlalchemy import func, select
 
     from booking.models.accounts import Membership, Organization
@@ -273,6 +283,7 @@ def load_world(engine, now: datetime, seed: int = 7, feeds: int = 300, lab_feeds
         ),
         cancellable=collections.deque(cancellable),
         sample_bare_user=(pairs[0][1], pairs[0][2]) if pairs else (1, 1),
+        resource_feeds=resource_feeds,
     )
 
 
@@ -431,7 +442,8 @@ class Workload:
         return self._feed("feed (lab)", f"/ical/{rng.choice(self.world.lab_feeds)}.ics")
 
     def resource_feed(self, rng) -> Request:
-        resource_id = self.world.pairs[rng.randrange(min(200, len(self.world.pairs)))][0]
+        polled = min(self.world.resource_feeds, len(self.world.pairs))
+        resource_id = self.world.pairs[rng.randrange(polled)][0]
         return self._feed("feed (resource)", f"/ical/resources/{resource_id}.ics")
 
     def report(self, rng) -> Request:
@@ -830,7 +842,9 @@ def warm_feeds(port: int, workload: Workload, threads: int = 8) -> None:
     """First answers of the feeds the clients poll (each builds and keeps
     its event texts once), so the run polls them as calendars do."""
     paths = [f"/ical/{t}.ics" for t in workload.world.personal_feeds + workload.world.lab_feeds]
-    resources = dict.fromkeys(pair[0] for pair in workload.world.pairs[:200])
+    resources = dict.fromkeys(
+        pair[0] for pair in workload.world.pairs[: workload.world.resource_feeds]
+    )
     paths += [f"/ical/resources/{resource_id}.ics" for resource_id in resources]
     queue = collections.deque(paths)
 

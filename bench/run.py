@@ -2,17 +2,20 @@
 workload beside its ceiling, the growth from 10k to 1M bookings, charts,
 and BENCHMARKS.md.
 
-    /work/venv/bin/python bench/run.py [--size small|province] [--clients 64]
-        [--seconds 60] [--no-growth] [--profile] [--regenerate]
+    .venv/bin/python bench/run.py [--size small|province] [--clients 64]
+        [--seconds 60] [--no-growth] [--growth-requests 60] [--profile] [--regenerate]
 
-- ``province`` (default): the province (``bench_load``, 2,000 resources,
+Databases are named ``<prefix>_load``, ``<prefix>_growth_<n>``,
+``<prefix>_small`` with the prefix ``BENCH_DB_PREFIX`` (default ``bench``).
+
+- ``province`` (default): the province (``<prefix>_load``, 2,000 resources,
   5,000 enterprises, 1,000,000 bookings) is generated when missing or older
   than a week; ``bench/load.py`` runs on it; ``bench/growth.py`` times every
   endpoint at 10k, 100k and 1M bookings (``--profile``: and profiles the
   ones that grow); the figures go to ``BENCHMARKS.md`` at the project root
   and the charts to ``bench/charts/*.svg``; the raw figures to
   ``bench/results/<size>.json``.
-- ``small``: a small data set (``bench_small``, made afresh), a short run
+- ``small``: a small data set (``<prefix>_small``, made afresh), a short run
   with 16 clients, no growth; figures printed and written to
   ``bench/results/small.json`` only (BENCHMARKS.md keeps the province's).
 """
@@ -342,16 +345,21 @@ def markdown(
         sizes = sorted(grown["sizes"], key=int)
         lines += [
             "",
-            "## Growth: median of one request (one client, one worker)",
+            "## Growth: median of one request (one client, one worker per size)",
+            "",
+            "The sizes side by side: one gunicorn per database, each endpoint's requests sent "
+            "to the sizes in turn, so the machine's noise falls on all alike; "
+            f"{grown['requests']} measured requests of each endpoint at each size, load average "
+            f"{grown['sizes'][sizes[-1]]['load'][0]:.2f} at the end.",
             "",
             "| endpoint | "
             + " | ".join(f"{int(s):,}" for s in sizes)
             + (" | national world* " if grown.get("national") else "")
-            + " | ratio | 50M (est.) |",
+            + " | ratio | k | 50M (est.) |",
             "| --- | "
             + " | ".join("---:" for _ in sizes)
             + (" | ---:" if grown.get("national") else "")
-            + " | ---: | ---: |",
+            + " | ---: | ---: | ---: |",
         ]
         for name, verdict in grown["verdicts"].items():
             cells = " | ".join(f"{grown['sizes'][s]['endpoints'][name]['p50']:.1f}" for s in sizes)
@@ -360,15 +368,19 @@ def markdown(
                 cells += f" | {national.get('p50', float('nan')):.1f}"
             mark = "" if verdict["flat"] else " **grows**"
             est = grown["extrapolated_50M"].get(name, float("nan"))
-            lines.append(f"| {name} | {cells} | {verdict['ratio']:.2f}{mark} | {est:.0f} |")
+            lines.append(
+                f"| {name} | {cells} | {verdict['ratio']:.2f}{mark} | "
+                f"{verdict['exponent']:.2f} | {est:.0f} |"
+            )
         worst = max(grown["verdicts"].values(), key=lambda v: v["ratio"])["ratio"]
         lines += [
             "",
             f"Target: no endpoint more than 1.5× slower at 1M than at 10k "
             f"(worst ratio {worst:.2f}: {'met' if worst <= 1.5 else 'not met'}). "
-            "*50M (est.)*: the growth between the two largest sizes continued in a "
-            "straight line (an upper estimate where an index lookup grows as a "
-            "logarithm).",
+            "*ratio*: median at the largest size over the smallest; *k*: the power of the "
+            "bookings the median grows with, fitted over all sizes (0 flat, 1 proportional); "
+            "*50M (est.)*: the largest size's median grown by that power to 50 million "
+            "bookings (k below 0 taken as 0; a rough guess, an index lookup grows less).",
         ]
         if grown.get("national"):
             lines.append(
@@ -389,6 +401,19 @@ def markdown(
     return "\n".join(lines) + "\n"
 
 
+NOTES_MARK = "<!-- notes: kept as written when bench/run.py rewrites the figures above -->"
+
+
+def with_notes(figures: str, path: Path) -> str:
+    """The figures, then the notes of the BENCHMARKS.md already there
+    (everything from ``NOTES_MARK`` on), kept as written."""
+    if path.exists():
+        old = path.read_text()
+        if NOTES_MARK in old:
+            return figures + "\n" + old[old.index(NOTES_MARK) :]
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", choices=["small", "province"], default="province")
@@ -396,6 +421,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--no-growth", action="store_true")
+    parser.add_argument(
+        "--growth-requests", type=int, default=60, help="measured requests per endpoint and size"
+    )
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--regenerate", action="store_true")
     parser.add_argument("--national-url")
@@ -419,7 +447,7 @@ def main() -> None:
     if args.size == "province" and not args.no_growth:
         grown = growth.run(
             [10_000, 100_000, 1_000_000],
-            60,
+            args.growth_requests,
             do_profile=args.profile,
             national_url=args.national_url,
         )
@@ -440,7 +468,9 @@ def main() -> None:
         (CHARTS / "latency.svg").write_text(chart_latency(result))
         if grown:
             (CHARTS / "growth.svg").write_text(chart_growth(grown))
-        (ROOT / "BENCHMARKS.md").write_text(markdown(args.size, command, info, meta, result, grown))
+        target = ROOT / "BENCHMARKS.md"
+        figures = markdown(args.size, command, info, meta, result, grown)
+        target.write_text(with_notes(figures, target))
         print("\nwrote BENCHMARKS.md and bench/charts/*.svg")
     failed = result["app"]["total"]["5xx"] or any(result["checks"].values())
     sys.exit(1 if failed else 0)
