@@ -91,6 +91,7 @@ def test_the_page_makes_a_feed_with_a_copy_button_and_a_qr_code(client, session,
     html = made.get_data(as_text=True)
     url = re.search(r'id="feed-url" type="text" readonly value="([^"]+)"', html).group(1)
     assert "<svg" in html and "data-copy" in html and "webcal://" in html
+    assert "<style" not in html and "css/feeds.css" in html  # the CSP allows no inline style
     assert client.get(url.removeprefix("http://testserver")).status_code == 200
 
     listed = client.get("/feeds").get_data(as_text=True)

@@ -61,7 +61,10 @@ def test_day_view_shows_bookings_with_customer_and_blackouts(client, lab):
     assert page.status_code == 200
     assert "太原某材料公司" in text and "年度校准" in text
     assert "10:00–12:00" in text
-    assert "left: 41.667%; width: 8.333%" in text  # 10:00 for two hours
+    # 10:00 for two hours, placed by js/schedule.js: the CSP allows no inline style.
+    assert 'data-left="41.667" data-width="8.333"' in text
+    assert "style=" not in text and "<style" not in text
+    assert "css/schedule.css" in text and "js/schedule.js" in text
     assert "实验室排期" in text or "Lab schedule" in text
 
 
@@ -69,6 +72,8 @@ def test_week_view_lists_each_day(client, lab):
     sign_in(client, lab.lab_admin)
     text = client.get("/lab/schedule?date=2026-12-03&view=week").get_data(as_text=True)
     assert "11-30" in text and "12-06" in text  # Monday to Sunday
+    assert "style=" not in text and "<style" not in text
+    assert '<div class="schedule-scroll">' in text  # scrolls sideways on a phone
     assert "10:00–12:00" in text
 
 
