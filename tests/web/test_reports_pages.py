@@ -102,6 +102,8 @@ def test_settlement_page(session, browse):
     assert page.count("<svg") == 3  # by provider, category, region
     assert "各发券地区的创新券金额" in page
     assert "<script" not in page and "style=" not in page
+    # The wide table scrolls sideways on a phone instead of widening the page.
+    assert '<div class="report-scroll"><table class="report-table">' in page
     link = re.search(r'href="(/reports/voucher-settlement/download\?[^"]*format=xlsx[^"]*)"', page)
     assert link is not None
     sheet = openpyxl.load_workbook(
