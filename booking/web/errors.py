@@ -11,14 +11,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, g, jsonify, render_template, request
 from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from booking.domain.errors import N_, DomainError
-from booking.extensions import db
+from booking.extensions import db, login_manager
 
 log = logging.getLogger(__name__)
 
@@ -119,12 +119,27 @@ def handle_csrf_error(error: CSRFError):
     )
 
 
+#: Seconds a client is asked to wait when the database is unreachable.
+RETRY_AFTER_SECONDS = 5
+
+
+def database_unavailable_response():
+    """The 503 answer while the database is unreachable. Building it must not
+    reach for the database again: the language and the page header would
+    load the signed-in user (and a rolled-back session would reload their
+    memberships), so this answer is made as for a signed-out caller."""
+    g._login_user = login_manager.anonymous_user()
+    code, message_id = HTTP_CODES[503]
+    return error_response(
+        503, code, gettext(message_id), headers={"Retry-After": str(RETRY_AFTER_SECONDS)}
+    )
+
+
 def handle_database_unavailable(error: DBAPIError):
     _rollback()
     if isinstance(error, OperationalError) or error.connection_invalidated:
         log.warning("database unavailable: %s", error.orig)
-        code, message_id = HTTP_CODES[503]
-        return error_response(503, code, gettext(message_id), headers={"Retry-After": "5"})
+        return database_unavailable_response()
     return handle_unexpected(error)
 
 

@@ -11,7 +11,7 @@ from flask_babel import gettext
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from booking.extensions import db
-from booking.web.errors import HTTP_CODES, error_response
+from booking.web.errors import database_unavailable_response, error_response
 
 log = logging.getLogger(__name__)
 
@@ -33,11 +33,12 @@ def finish_unit_of_work(response: Response) -> Response:
         )
         return _as_response(body, status, headers)
     except OperationalError as exc:
-        db.session.rollback()
         log.warning("commit failed: %s", exc.orig)
-        code, message = HTTP_CODES[503]
-        body, status, headers = error_response(503, code, gettext(message))
-        return _as_response(body, status, headers)
+        try:
+            db.session.rollback()
+        except OperationalError:  # the connection is gone: nothing was committed
+            log.warning("rollback after a failed commit failed too", exc_info=True)
+        return _as_response(*database_unavailable_response())
     return response
 
 

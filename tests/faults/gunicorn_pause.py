@@ -25,8 +25,8 @@ def post_worker_init(worker):
     pause_dir = os.environ["FAULT_PAUSE_DIR"]
 
     def pause_before_commit(session):
-        if not has_request_context():
-            return
+        if not has_request_context() or session.in_nested_transaction():
+            return  # only the request's own commit, not a savepoint's release
         name = request.headers.get("X-Fault-Pause", "")
         if not re.fullmatch(r"[a-z0-9_]{1,40}", name):
             return
