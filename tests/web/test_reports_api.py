@@ -283,3 +283,59 @@ def test_programme_settings(session, get, client, auth_headers):
     listed = {p["code"]: p for p in get(admin, "/api/v1/reports/programmes").get_json()}
     assert listed["shanxi"]["threshold"] == "300000.00"
     assert listed["national"]["threshold"] == "500000.00"
+
+
+def test_xlsx_parts_are_well_formed_typed_and_the_same_bytes_each_time():
+    """The workbook is written directly as SpreadsheetML: every part parses
+    as XML, text with markup characters and control characters survives,
+    numbers, dates and booleans keep their types, and the same table gives
+    the same bytes."""
+    import zipfile
+    from xml.etree import ElementTree
+
+    from booking.schemas import reports as schemas
+
+    table = schemas.Table(
+        title='A:"B"/C',
+        headers=["名称 & <说明>", "金额", "日期", "是否", "机时", "次数"],
+        kinds=[
+            schemas.TEXT,
+            schemas.MONEY,
+            schemas.DATE,
+            schemas.BOOLEAN,
+            schemas.HOURS,
+            schemas.INTEGER,
+        ],
+        widths=[20, 12, 12, 6, 8, 6],
+        rows=[
+            [" R&D <1>\x07 ", D("1234.50"), date(2024, 12, 31), True, D("8.58"), 3],
+            ["空", None, None, False, D("0.00"), 0],
+        ],
+        totals=["合计", D("1234.50"), None, None, D("8.58"), 3],
+        footer=["核对一致"],
+    )
+    first = schemas.to_xlsx(table, lambda s: {"Yes": "是", "No": "否"}.get(s, s))
+    assert first == schemas.to_xlsx(table, lambda s: {"Yes": "是", "No": "否"}.get(s, s))
+    with zipfile.ZipFile(io.BytesIO(first)) as package:
+        for name in package.namelist():
+            if name.endswith((".xml", ".rels")):
+                ElementTree.fromstring(package.read(name))
+    workbook = openpyxl.load_workbook(io.BytesIO(first))
+    sheet = workbook.active
+    assert sheet.title == 'A_"B"_C'
+    assert [c.value for c in sheet[1]] == ["名称 & <说明>", "金额", "日期", "是否", "机时", "次数"]
+    assert all(c.font.b for c in sheet[1])
+    name, money, day, flag, hours, count = sheet[2]
+    assert name.value == " R&D <1> " and name.data_type == "s"
+    assert money.value == 1234.5 and money.number_format == "#,##0.00"
+    assert day.value == datetime(2024, 12, 31) and day.number_format == "yyyy-mm-dd"
+    assert flag.value == "是"
+    assert hours.value == pytest.approx(8.58) and hours.number_format == "0.00"
+    assert count.value == 3 and isinstance(count.value, int)
+    assert [c.value for c in sheet[3]] == ["空", None, None, "否", 0, 0]
+    totals = sheet[4]
+    assert totals[0].value == "合计" and totals[0].font.b and totals[1].font.b
+    assert totals[1].value == 1234.5 and totals[2].value is None
+    assert sheet["A5"].value == "核对一致"
+    assert sheet.freeze_panes == "A2"
+    assert sheet.max_row == 5
