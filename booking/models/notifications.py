@@ -39,6 +39,7 @@ class NotificationKind(enum.StrEnum):
     REMINDER = "reminder"
     WAITLIST_OFFERED = "waitlist_offered"
     COMPLETED = "completed"
+    NO_SHOW = "no_show"  # nobody checked in: the lab or the scheduler recorded it
     VOUCHER_EXPIRING = "voucher_expiring"
     CLAIM_AUDITED = "claim_audited"
 

@@ -15,8 +15,9 @@ Who hears what:
   ``rejected``, ``expired``, ``cancelled`` (METHOD:CANCEL when an invitation
   went out), ``rescheduled`` (an updated REQUEST; and, when the new time
   needs approval again, a new request to the approvers), ``completed`` (cost
-  and voucher share), ``reservation.waitlist_offered`` → the booking's (or
-  entry's) user;
+  and voucher share), ``no_show`` (marked by the lab or by the scheduler;
+  the no-show fee, if any), ``reservation.waitlist_offered`` → the
+  booking's (or entry's) user;
 - ``voucher.expiring`` → the holder's admins (members if it has none);
 - ``claim.audited`` → the claim's filer;
 - reminders before the start and voucher-expiry warnings are found by the
@@ -89,6 +90,7 @@ KIND_LABELS = {
     NotificationKind.REMINDER: N_("Reminder before a booking starts"),
     NotificationKind.WAITLIST_OFFERED: N_("A waited-for slot is offered"),
     NotificationKind.COMPLETED: N_("Booking completed, with cost and voucher share"),
+    NotificationKind.NO_SHOW: N_("Booking recorded as a no-show"),
     NotificationKind.VOUCHER_EXPIRING: N_("Innovation voucher about to expire"),
     NotificationKind.CLAIM_AUDITED: N_("Redemption claim audited"),
 }
@@ -103,6 +105,7 @@ SUBJECTS = {
     NotificationKind.REMINDER: N_("Reminder: %(resource)s starts %(start)s"),
     NotificationKind.WAITLIST_OFFERED: N_("A slot is free for you: %(resource)s, %(start)s"),
     NotificationKind.COMPLETED: N_("Booking completed: %(resource)s, %(start)s"),
+    NotificationKind.NO_SHOW: N_("Recorded as a no-show: %(resource)s, %(start)s"),
     NotificationKind.VOUCHER_EXPIRING: N_("Innovation voucher %(voucher)s expires on %(date)s"),
     NotificationKind.CLAIM_AUDITED: N_("Redemption claim %(claim)s audited: %(outcome)s"),
 }
@@ -134,6 +137,10 @@ BODIES = {
     NotificationKind.COMPLETED: N_(
         "Your booking of %(resource)s is completed: cost %(cost)s CNY, paid by voucher "
         "%(voucher_amount)s CNY, to pay by you %(customer_amount)s CNY."
+    ),
+    NotificationKind.NO_SHOW: N_(
+        "Nobody checked in to your booking of %(resource)s from %(start)s to %(end)s, "
+        "so it is recorded as a no-show."
     ),
     NotificationKind.VOUCHER_EXPIRING: N_(
         "Innovation voucher %(voucher)s of %(holder)s expires at the end of %(date)s."
@@ -194,6 +201,12 @@ DETAILS = {
         (N_("Cost (CNY)"), "cost"),
         (N_("Paid by voucher (CNY)"), "voucher_amount"),
         (N_("To pay by you (CNY)"), "customer_amount"),
+    ),
+    NotificationKind.NO_SHOW: (
+        (N_("Resource"), "resource"),
+        (N_("Start"), "start"),
+        (N_("End"), "end"),
+        (N_("No-show fee (CNY)"), "fee"),
     ),
     NotificationKind.VOUCHER_EXPIRING: (
         (N_("Voucher"), "voucher"),
@@ -697,6 +710,20 @@ def on_completed(session: Session, name: str, reservation: Reservation, actor=No
         },
     )
     notify(session, reservation.user, message, reservation_key(reservation, "completed"))
+
+
+@events.subscribe("reservation.no_show")
+def on_no_show(session: Session, name: str, reservation: Reservation, actor=None, **data):
+    """The customer hears that the booking became a no-show (marked by the
+    lab, or by the scheduler after the grace time), with the fee if any."""
+    fee = reservation.final_cost
+    message = reservation_message(
+        reservation,
+        NotificationKind.NO_SHOW,
+        params={"fee": money(fee) if fee else ""},
+        context={"fee": fee},
+    )
+    notify(session, reservation.user, message, reservation_key(reservation, "no_show"))
 
 
 @events.subscribe("reservation.waitlist_offered")

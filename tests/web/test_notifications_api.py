@@ -106,7 +106,8 @@ def test_mail_preferences_are_read_and_changed_kind_by_kind(
     answer = client.get("/api/v1/notifications/preferences", headers=headers)
     assert answer.status_code == 200
     email = answer.get_json()["email"]
-    assert email["reminder"] is True and email["approved"] is True and len(email) == 11
+    assert email["reminder"] is True and email["approved"] is True
+    assert email["no_show"] is True and len(email) == 12
 
     changed = client.put(
         "/api/v1/notifications/preferences",
