@@ -1,6 +1,7 @@
 """Screenshots of every page at desktop (1280×800) and phone (390×844)
 widths, written to ``screenshots/`` (gitignored), so anyone can look at them:
 
+    bin/screenshots                                       # the same, all pages
     .venv/bin/python bench/screenshots.py                 # all pages
     .venv/bin/python bench/screenshots.py --only lab      # names containing "lab"
     .venv/bin/python bench/screenshots.py --out /tmp/shots
@@ -198,6 +199,7 @@ def pages(ids: dict) -> list[tuple[str, str, str]]:
         ("customer", "voucher", f"/vouchers/{ids['voucher']}"),
         ("customer", "feeds", "/feeds"),
         ("customer", "inbox", "/notifications"),
+        ("customer", "waitlist", "/waitlist"),
         ("customer", "account", "/account"),
         ("lab", "lab-dashboard", "/lab"),
         ("lab", "approvals", "/approvals"),
@@ -253,6 +255,17 @@ def sign_in(page, role: str) -> None:
     page.wait_for_load_state("networkidle")
 
 
+#: Pages that did not answer 200: (shot name, path, status).
+FAILED: list[tuple[str, str, int]] = []
+
+
+def _visit(page, path: str, name: str) -> None:
+    answer = page.goto(path)
+    page.wait_for_load_state("networkidle")
+    if answer is None or answer.status != 200:
+        FAILED.append((name, path, answer.status if answer else 0))
+
+
 def take(browser, base_url: str, out: Path, shots, english: bool) -> int:
     count = 0
     by_role: dict[str, list] = {}
@@ -271,24 +284,38 @@ def take(browser, base_url: str, out: Path, shots, english: bool) -> int:
             if role != "anon":
                 sign_in(page, role)
             for name, path in items:
-                page.goto(path)
-                page.wait_for_load_state("networkidle")
+                _visit(page, path, f"{role}-{name}-{size_name}")
                 target = out / f"{role}-{name}-{size_name}.png"
                 page.screenshot(path=str(target), full_page=True)
                 count += 1
             if english and any(name in ENGLISH for name, _ in items):
+                # The choice is kept on the signed-in user's account too:
+                # switch back to Chinese afterwards, for the next width.
                 page.goto("/")
                 page.get_by_role("button", name="English").click()
+                page.wait_for_load_state("networkidle")
                 for name, path in items:
                     if name in ENGLISH:
-                        page.goto(path)
-                        page.wait_for_load_state("networkidle")
+                        _visit(page, path, f"{role}-{name}-{size_name}-en")
                         page.screenshot(
                             path=str(out / f"{role}-{name}-{size_name}-en.png"), full_page=True
                         )
                         count += 1
+                page.goto("/")
+                page.get_by_role("button", name="中文").click()
+                page.wait_for_load_state("networkidle")
             context.close()
     return count
+
+
+def _has_chinese_font() -> bool:
+    import shutil
+    import subprocess
+
+    if not shutil.which("fc-list"):
+        return True  # cannot tell
+    found = subprocess.run(["fc-list", ":lang=zh"], capture_output=True, text=True, check=False)
+    return bool(found.stdout.strip())
 
 
 def main() -> None:
@@ -297,6 +324,15 @@ def main() -> None:
     parser.add_argument("--only", default="", help="take only pages whose name contains this")
     parser.add_argument("--no-english", action="store_true")
     args = parser.parse_args()
+
+    if not Path(CHROMIUM).exists():
+        sys.exit(f"needs {CHROMIUM}: apt-get install -y chromium")
+    if not _has_chinese_font():
+        print(
+            "warning: no Chinese font, Chinese text will show as boxes "
+            "(apt-get install -y fonts-wqy-microhei)",
+            file=sys.stderr,
+        )
 
     import time_machine
     from playwright.sync_api import sync_playwright
@@ -333,6 +369,10 @@ def main() -> None:
         finally:
             server.shutdown()
     print(f"{count} screenshots in {out} ({time.monotonic() - started:.0f} s)")
+    for name, path, status in FAILED:
+        print(f"page answered {status}: {name} {path}", file=sys.stderr)
+    if FAILED:
+        sys.exit(1)
 
 
 if __name__ == "__main__":
