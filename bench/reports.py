@@ -1,12 +1,14 @@
 """Benchmark of the reports: the voucher settlement report and the
 open-sharing report over a million completed bookings with their ledger.
 
-    /work/venv/bin/python bench/reports.py [--sizes 100000,1000000]
-        [--url postgresql://postgres@127.0.0.1:5432/h_reports_bench] [--repeat 3]
+    .venv/bin/python bench/reports.py [--sizes 100000,1000000]
+        [--url postgresql://postgres@127.0.0.1:5432/h5_reports_bench] [--repeat 3]
+    .venv/bin/python bench/reports.py --measure-only   # the data already loaded
 
 The database named by ``--url`` is made if missing and emptied (it must be a
-database of its own). The data are generated inside PostgreSQL with
-``INSERT ... SELECT generate_series`` (seconds, not minutes):
+database of its own); ``--measure-only`` keeps it and measures what it holds.
+The data are generated inside PostgreSQL with ``INSERT ... SELECT
+generate_series`` (minutes, not hours):
 
 - 11 Shanxi city bureaus and the province, 500 labs spread over the cities,
   20,000 enterprises, one user each;
@@ -25,8 +27,14 @@ Then, for each size, it times (median of ``--repeat`` runs, after one warm-up):
 
 - the settlement report of 2025 for the province (every booking touches it)
   in each grouping, and for one city (cross-region flows);
+- the XLSX of the settlement report in each grouping: writing it from the
+  report, and query plus writing;
 - the open-sharing report of 2025 for the province: 5,000 instruments;
-- the XLSX of either.
+- its XLSX (standard and NRII layout), query included.
+
+Each figure is printed with the machine's 1-minute load average when it was
+taken (the machine is shared), and the last table gives the growth from the
+smallest to the largest size.
 
 Targets (issue 8): settlement < 2 s in any grouping, open sharing < 3 s,
 XLSX < 5 s, at 1,000,000 bookings.
@@ -36,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import statistics
 import sys
 import time
@@ -54,7 +63,7 @@ from booking.extensions import db
 from booking.schemas import reports as schemas
 from booking.services import reports
 
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/h_reports_bench"
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/h5_reports_bench"
 CITIES = [f"14{n:02d}00" for n in range(1, 12)]
 PROVIDERS = 500
 ENTERPRISES = 20_000
@@ -512,42 +521,94 @@ def bureau_actor(conn, region: str) -> Actor:
     return Actor(user_id=1, memberships=(MembershipView(org_id, "bureau", "member", region),))
 
 
-def timed(fn, repeat: int) -> tuple[float, object]:
+class Timing:
+    """Medians over the runs: wall-clock seconds, CPU seconds (this process
+    plus the PostgreSQL backend serving it) and the 1-minute load average."""
+
+    def __init__(self, seconds: float, cpu: float, load: float) -> None:
+        self.seconds, self.cpu, self.load = seconds, cpu, load
+
+    def __add__(self, other: Timing) -> Timing:
+        return Timing(
+            self.seconds + other.seconds, self.cpu + other.cpu, max(self.load, other.load)
+        )
+
+
+#: The PostgreSQL backend process serving the measurements (same machine).
+BACKEND = {"pid": None}
+
+
+def backend_cpu() -> float:
+    """CPU seconds the backend has used so far (user + system, from /proc)."""
+    pid = BACKEND["pid"]
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(fn, repeat: int) -> tuple[Timing, object]:
     fn()  # warm-up: plans and caches, as on a running server
-    runs = []
+    runs, cpus, loads = [], [], []
     result = None
     for _ in range(repeat):
+        cpu_before = time.process_time() + backend_cpu()
         started = time.perf_counter()
         result = fn()
         runs.append(time.perf_counter() - started)
-    return statistics.median(runs), result
+        cpus.append(time.process_time() + backend_cpu() - cpu_before)
+        loads.append(os.getloadavg()[0])
+    timing = Timing(statistics.median(runs), statistics.median(cpus), statistics.median(loads))
+    return timing, result
 
 
-def measure(app, repeat: int) -> dict[str, float]:
-    figures: dict[str, float] = {}
+def measure(app, repeat: int) -> dict[str, Timing]:
+    figures: dict[str, Timing] = {}
+
+    def note(name: str, timing: Timing) -> None:
+        figures[name] = timing
+        log.info(
+            "  %-66s %8.0f ms wall %8.0f ms CPU  (load %.1f)",
+            name,
+            timing.seconds * 1000,
+            timing.cpu * 1000,
+            timing.load,
+        )
+
     with app.app_context():
         session = db.session
         conn = session.connection()
+        # One backend does all the work, so that its CPU time is all of the
+        # database's (parallel workers would be other processes).
+        conn.execute(text("SET max_parallel_workers_per_gather = 0"))
+        BACKEND["pid"] = conn.scalar(text("SELECT pg_backend_pid()"))
         province = bureau_actor(conn, "140000")
         taiyuan = bureau_actor(conn, "140100")
         period = {"period_from": date(2025, 1, 1), "period_to": date(2025, 12, 31)}
+        written: dict[str, tuple[Timing, Timing, int]] = {}
         for group_by in GROUPINGS:
-            seconds, report = timed(
+            timing, report = timed(
                 lambda g=group_by: reports.settlement_report(
                     session, province, group_by=g, **period
                 ),
                 repeat,
             )
             assert report.reconciliation.ok, report.reconciliation
-            figures[f"settlement 2025, province, by {group_by} ({len(report.lines)} lines)"] = (
-                seconds
+            note(f"settlement 2025, province, by {group_by} ({len(report.lines):,} lines)", timing)
+            writing, body = timed(
+                lambda r=report: schemas.to_xlsx(schemas.settlement_table(r, str)), repeat
             )
-        seconds, report = timed(
+            written[group_by] = (timing, writing, len(body))
+        timing, report = timed(
             lambda: reports.settlement_report(session, taiyuan, group_by="provider", **period),
             repeat,
         )
-        figures[f"settlement 2025, Taiyuan, by provider ({len(report.lines)} lines)"] = seconds
-        seconds, wide = timed(
+        note(f"settlement 2025, Taiyuan, by provider ({len(report.lines):,} lines)", timing)
+        timing, wide = timed(
             lambda: reports.settlement_report(
                 session,
                 province,
@@ -557,46 +618,64 @@ def measure(app, repeat: int) -> dict[str, float]:
             ),
             repeat,
         )
-        figures[f"settlement 2024-2025, province, by enterprise ({len(wide.lines)} lines)"] = (
-            seconds
-        )
-
-        def xlsx_settlement():
-            r = reports.settlement_report(session, province, group_by="enterprise", **period)
-            return schemas.to_xlsx(schemas.settlement_table(r, str))
-
-        seconds, body = timed(xlsx_settlement, repeat)
-        figures[f"settlement XLSX by enterprise, query included ({len(body) // 1024} KiB)"] = (
-            seconds
-        )
+        note(f"settlement 2024-2025, province, by enterprise ({len(wide.lines):,} lines)", timing)
+        for group_by, (query, writing, size) in written.items():
+            note(f"settlement XLSX by {group_by}, writing ({size // 1024:,} KiB)", writing)
+            note(f"settlement XLSX by {group_by}, query + writing", query + writing)
 
         def open_sharing():
             return reports.open_sharing_report(session, province, year=2025, region="14")
 
-        seconds, report = timed(open_sharing, repeat)
-        figures[f"open sharing 2025, province ({len(report.lines)} instruments)"] = seconds
+        timing, report = timed(open_sharing, repeat)
+        note(f"open sharing 2025, province ({len(report.lines):,} instruments)", timing)
 
         def xlsx_open_sharing():
             return schemas.to_xlsx(schemas.open_sharing_table(open_sharing(), str))
 
-        seconds, body = timed(xlsx_open_sharing, repeat)
-        figures[f"open sharing XLSX, query included ({len(body) // 1024} KiB)"] = seconds
-        seconds, _ = timed(lambda: schemas.to_xlsx(schemas.nrii_table(open_sharing())), repeat)
-        figures["open sharing NRII XLSX, query included"] = seconds
+        timing, body = timed(xlsx_open_sharing, repeat)
+        note(f"open sharing XLSX, query included ({len(body) // 1024:,} KiB)", timing)
+        timing, _ = timed(lambda: schemas.to_xlsx(schemas.nrii_table(open_sharing())), repeat)
+        note("open sharing NRII XLSX, query included", timing)
         session.rollback()
     return figures
 
 
+def counts(app) -> dict[str, int]:
+    with app.app_context():
+        return {
+            name: db.session.scalar(text(f"SELECT count(*) FROM {name}"))
+            for name in ("reservations", "voucher_ledger_entries", "claim_lines", "ratings")
+        }
+
+
+def bench_app(url: str):
+    return create_app({"ENV_NAME": "testing", "DATABASE_URL": url, "TESTING": False})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--url", default=DEFAULT_URL)
+    parser.add_argument(
+        "--url", default=DEFAULT_URL, help="with --measure-only: several, comma-separated"
+    )
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--measure-only", action="store_true", help="measure the data already in --url"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    sizes = sorted(int(s) for s in args.sizes.split(","))
+    results: dict[int, dict[str, Timing]] = {}
+    if args.measure_only:
+        for url in args.url.split(","):
+            app = bench_app(url)
+            size = counts(app)["reservations"]
+            log.info("%s bookings in %s", f"{size:,}", make_url(url).database)
+            results[size] = measure(app, args.repeat)
+        report(results, args.repeat)
+        return
     ensure_database(args.url)
-    app = create_app({"ENV_NAME": "testing", "DATABASE_URL": args.url, "TESTING": False})
+    app = bench_app(args.url)
+    sizes = sorted(int(s) for s in args.sizes.split(","))
     with app.app_context():
         with db.engine.begin() as conn:
             conn.execute(text("CREATE EXTENSION IF NOT EXISTS btree_gist"))
@@ -607,7 +686,6 @@ def main() -> None:
         with db.engine.begin() as conn:
             seed_world(conn)
         log.info("world seeded in %.1f s", time.perf_counter() - started)
-    results: dict[int, dict[str, float]] = {}
     done = 0
     for size in sizes:
         started = time.perf_counter()
@@ -619,29 +697,45 @@ def main() -> None:
         ):
             conn.execute(text("VACUUM ANALYZE"))
         done = size
-        with app.app_context():
-            counts = {
-                name: db.session.scalar(text(f"SELECT count(*) FROM {name}"))
-                for name in ("reservations", "voucher_ledger_entries", "claim_lines", "ratings")
-            }
         log.info(
-            "%s bookings in %.1f s: %s",
+            "%s bookings loaded in %.1f s: %s",
             f"{size:,}",
             time.perf_counter() - started,
-            ", ".join(f"{k} {v:,}" for k, v in counts.items()),
+            ", ".join(f"{k} {v:,}" for k, v in counts(app).items()),
         )
         results[size] = measure(app, args.repeat)
-        for name, seconds in results[size].items():
-            log.info("  %-72s %8.0f ms", name, seconds * 1000)
+    report(results, args.repeat)
+
+
+def report(results: dict[int, dict[str, Timing]], repeat: int) -> None:
+    """The table: per size, wall-clock and CPU milliseconds and the load
+    average; then the growth of the CPU time from the smallest size to the
+    largest (the wall-clock time follows the machine's load as much)."""
+    sizes = sorted(results)
+
+    def base(name: str) -> str:
+        return name.split(" (")[0]
+
     print()
-    header = "".join(f"{f'{s:,} bookings':>18}" for s in sizes)
-    print(f"{'median of ' + str(args.repeat) + ' runs':<66}{header}")
+    print(f"median of {repeat} runs: wall ms / CPU ms (load average)")
+    header = "".join(f"{f'{s:,} bookings':>28}" for s in sizes)
+    growth = f"{'CPU growth':>12}" if len(sizes) > 1 else ""
+    print(f"{'':<62}{header}{growth}")
     for name in results[sizes[-1]]:
-        cells = []
+        cells, cpus = [], []
         for size in sizes:
-            match = [v for k, v in results[size].items() if k.split(" (")[0] == name.split(" (")[0]]
-            cells.append(f"{match[0] * 1000:15.0f} ms" if match else f"{'–':>18}")
-        print(f"{name:<66}{''.join(cells)}")
+            match = [t for k, t in results[size].items() if base(k) == base(name)]
+            if match:
+                t = match[0]
+                cpus.append(t.cpu)
+                cells.append(f"{t.seconds * 1000:9.0f} /{t.cpu * 1000:7.0f} ({t.load:4.1f})")
+            else:
+                cpus.append(None)
+                cells.append(f"{'–':>28}")
+        line = f"{name:<62}{''.join(f'{c:>28}' for c in cells)}"
+        if len(sizes) > 1 and cpus[0] and cpus[-1] is not None:
+            line += f"{cpus[-1] / cpus[0]:11.1f}×"
+        print(line)
 
 
 if __name__ == "__main__":
