@@ -113,6 +113,17 @@ def require(actor: Actor, action: str, obj: Any = None) -> None:
     raise Forbidden()
 
 
+def require_visible(actor: Actor, action: str, obj: Any) -> None:
+    """Raise unless ``actor`` may see ``obj`` (``None``: it does not exist):
+    401 when nobody is signed in, else 404, so a refusal never tells whether
+    the object exists."""
+    if obj is not None and can(actor, action, obj):
+        return
+    if not actor.authenticated:
+        raise Unauthorized()
+    raise NotFound()
+
+
 def registered_actions() -> list[str]:
     return sorted(_RULES)
 

@@ -63,7 +63,8 @@ def password_problems(password: str, user_inputs: tuple[str, ...] = ()) -> list[
         problems.append(N_("Use at least 10 characters."))
     if len(password) > 256:
         return [N_("Use at most 256 characters.")]
-    if zxcvbn(password, user_inputs=[u for u in user_inputs if u])["score"] < 3:
+    # zxcvbn fails on an empty password (IndexError): that one is too short anyway.
+    if password and zxcvbn(password, user_inputs=[u for u in user_inputs if u])["score"] < 3:
         problems.append(N_("This password is too easy to guess."))
     return problems
 
@@ -119,8 +120,7 @@ def create_organization(session: Session, actor: Actor, data: dict) -> Organizat
 
 def get_organization(session: Session, actor: Actor, org_id: int) -> Organization:
     org = session.get(Organization, org_id)
-    if org is None or not authz.can(actor, "organization.view", org):
-        raise NotFound()
+    authz.require_visible(actor, "organization.view", org)
     return org
 
 

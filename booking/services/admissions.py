@@ -270,8 +270,7 @@ def admit_at_once(
 
 def get_admission(session: Session, actor: Actor, admission_id: int) -> ProviderAdmission:
     admission = session.get(ProviderAdmission, admission_id)
-    if admission is None or not authz.can(actor, "admission.view", admission):
-        raise NotFound()
+    authz.require_visible(actor, "admission.view", admission)
     return admission
 
 
@@ -472,8 +471,7 @@ def list_related_parties(
     session: Session, actor: Actor, org_id: int
 ) -> list[RelatedPartyDeclaration]:
     org = session.get(Organization, org_id)
-    if org is None or not authz.can(actor, "related_party.view", org):
-        raise NotFound()
+    authz.require_visible(actor, "related_party.view", org)
     return list(
         session.scalars(
             select(RelatedPartyDeclaration)

@@ -204,8 +204,7 @@ def delete_policy(session: Session, actor: Actor, policy_id: int) -> None:
 
 def get_policy(session: Session, actor: Actor, policy_id: int) -> VoucherPolicy:
     policy = session.get(VoucherPolicy, policy_id)
-    if policy is None or not authz.can(actor, "voucher_policy.view", policy):
-        raise NotFound()
+    authz.require_visible(actor, "voucher_policy.view", policy)
     return policy
 
 

@@ -16,6 +16,10 @@ from booking.domain.errors import N_, Unauthorized
 from booking.extensions import db, login_manager
 from booking.services import accounts
 
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The only API change an anonymous caller may ask: exchanging a password for a token.
+ANONYMOUS_API_WRITES = frozenset({"accounts_api.create_token"})
+
 
 def client_ip() -> str:
     # Behind a proxy, ProxyFix (configured in create_app) has already set this.
@@ -74,6 +78,14 @@ def load_actor() -> None:
         # The API authenticates by token only: a session cookie is not
         # honoured there, so no cross-site request can ride on it.
         g.actor = ANONYMOUS.__class__(ip=client_ip())
+        if (
+            request.path.startswith("/api/")
+            and request.method not in SAFE_METHODS
+            and request.endpoint not in ANONYMOUS_API_WRITES
+        ):
+            # Every change through the API needs a token: an anonymous caller
+            # is told so (401) before its input is read, not 422 for the input.
+            raise Unauthorized()
         return
     if current_user.is_authenticated:
         g.actor = accounts.actor_for(current_user, client_ip())
