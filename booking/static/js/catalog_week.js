@@ -16,6 +16,7 @@
     (parseInt(offset.slice(1, 3), 10) * 60 + parseInt(offset.slice(4, 6), 10));
   var DAY = 86400000;
   var weekStart = root.dataset.weekStart;
+  var capacity = parseInt(root.dataset.capacity, 10) || 1;
 
   function addDays(isoDate, days) {
     var ms = Date.parse(isoDate + "T00:00:00Z") + days * DAY;
@@ -91,7 +92,8 @@
           if (kind === "busy" && item.kind === "blackout") kind = "blackout";
           var word = root.dataset["label" + kind.charAt(0).toUpperCase() + kind.slice(1)] || kind;
           var text = word + " " + clock(from) + "–" + clock(to);
-          if (item.units && pair[0] === "free") text += " (" + item.units + ")";
+          // Free units matter only where more than one can be booked at once.
+          if (item.units && pair[0] === "free" && capacity > 1) text += " (" + item.units + ")";
           body.appendChild(block(kind, from, to, text, day));
         });
       });
