@@ -88,22 +88,39 @@ S = ReservationStatus
 EXCLUSION_VIOLATION = "23P01"
 #: How early before the start a customer may be checked in.
 CHECK_IN_EARLY_MINUTES = 60
-#: The fields an audit event of a move records before and after.
+#: The fields an audit event of a move records before and after: every
+#: column a move may change (``updated_at`` aside, which every write
+#: touches), so the trail shows who decided, when it was cancelled, the
+#: buffered span, the price terms and the usage recorded at completion.
 AUDITED = [
     "status",
     "start_at",
     "end_at",
+    "busy_start",
+    "busy_end",
     "units",
     "samples",
+    "with_operator",
+    "customer_class",
+    "price_snapshot",
     "estimated_cost",
+    "voucher_id",
+    "voucher_estimate",
     "voucher_hold",
     "actual_start",
     "actual_end",
     "actual_units",
+    "service_way",
+    "prep_minutes",
+    "run_minutes",
+    "post_minutes",
     "final_cost",
     "voucher_amount",
     "customer_amount",
+    "decided_by_id",
+    "decided_at",
     "reason",
+    "cancelled_at",
     "sequence",
 ]
 
