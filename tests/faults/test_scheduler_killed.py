@@ -136,13 +136,16 @@ def writing_notifications(session) -> str | None:
     return rows[0][0] if rows else None
 
 
-def lease_holder_pid(session) -> int | None:
+def lease_holder_pid(session, *, alive_only: bool = True) -> int | None:
+    """The pid of the scheduler holding the lease (or the last one that did)."""
     rows = query(
         session,
-        "SELECT holder FROM scheduler_leases WHERE name = 'scheduler' AND expires_at > :now",
+        "SELECT holder, expires_at > :now FROM scheduler_leases WHERE name = 'scheduler'",
         now=clock.now(),
     )
-    return int(rows[0][0].split(":")[1]) if rows and rows[0][0] else None
+    if not rows or not rows[0][0] or (alive_only and not rows[0][1]):
+        return None
+    return int(rows[0][0].split(":")[1])
 
 
 def reminder_runs(session, pid: int) -> list[dict]:
@@ -273,7 +276,7 @@ def test_a_scheduler_killed_while_delivering_reminders_lets_the_standby_send_the
     schedulers = Schedulers(app, tmp_path, smtp_url)
     try:
         wait_for(lambda: len(smtp.received()) >= 5, 60, "the first mails to arrive", 0.02)
-        leader_pid = lease_holder_pid(session)
+        leader_pid = lease_holder_pid(session, alive_only=False)
         leader = schedulers.by_pid(leader_pid)
         schedulers.kill(leader)
         killed_at = time.monotonic()
