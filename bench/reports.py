@@ -588,6 +588,12 @@ def measure(app, repeat: int) -> dict[str, Timing]:
         BACKEND["pid"] = conn.scalar(text("SELECT pg_backend_pid()"))
         province = bureau_actor(conn, "140000")
         taiyuan = bureau_actor(conn, "140100")
+        # The machine's speed at the moment, to compare runs taken under
+        # different loads: a plain scan of the ledger.
+        timing, _ = timed(
+            lambda: conn.scalar(text("SELECT count(*) FROM voucher_ledger_entries")), repeat
+        )
+        note("baseline: count(*) of the voucher ledger (a plain scan)", timing)
         period = {"period_from": date(2025, 1, 1), "period_to": date(2025, 12, 31)}
         written: dict[str, tuple[Timing, Timing, int]] = {}
         for group_by in GROUPINGS:

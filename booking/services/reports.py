@@ -819,6 +819,7 @@ def settlement_report(
         m_start, m_end = rules.period_month(y, m, tz)
         months.append((f"{y:04d}-{m:02d}", m_start, m_end))
     sql = _Sql(session)
+    sql.tune_for_reports(session)
 
     entry = VoucherLedgerEntry
     voucher = aliased(Voucher)
