@@ -260,9 +260,10 @@ def markdown(
     lines = [
         "# Benchmarks",
         "",
-        f"Latest figures of `{command}` ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC). How it works, "
-        "what is measured and where the time goes: `bench/README.md` (section *Load and "
-        "scale*); raw figures in `bench/results/`, profiles in `bench/profiles/`.",
+        f"Latest figures of `{command}` ({datetime.now(UTC):%Y-%m-%d %H:%M} UTC), written by "
+        "that command; where the time goes: *Notes* at the end. How it works: "
+        "`bench/README.md` (section *Load and scale*); raw figures in `bench/results/`, "
+        "profiles in `bench/profiles/`.",
         "",
         "## Machine",
         "",
@@ -428,7 +429,10 @@ def main() -> None:
     parser.add_argument("--regenerate", action="store_true")
     parser.add_argument("--national-url")
     args = parser.parse_args()
-    command = "python bench/run.py " + " ".join(sys.argv[1:])
+    prefix = os.environ.get("BENCH_DB_PREFIX")
+    command = (f"BENCH_DB_PREFIX={prefix} " if prefix else "") + " ".join(
+        [".venv/bin/python", "bench/run.py", *sys.argv[1:]]
+    )
     RESULTS.mkdir(exist_ok=True)
     if args.size == "small":
         url = f"postgresql://postgres@127.0.0.1:5432/{generate.DB_PREFIX}_small"
