@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from sqlalchemy import select
 
 from booking.models.reservations import Reservation, WaitlistEntry
 from booking.services import reservations as service
@@ -109,3 +110,54 @@ def test_the_owner_declines_and_the_entry_closes(client, offered, session):
     assert "预约这个时段" not in text
     session.expire_all()
     assert session.get(WaitlistEntry, entry_id).status.value == "declined"
+
+
+def test_a_taken_time_offers_the_waiting_list_from_the_booking_form(client, booking_world, session):
+    world = booking_world(name_zh="X射线衍射仪")
+    wanted = {"resource_id": world.resource.id, "start": at(2, 10), "end": at(2, 12)}
+    service.create_reservation(session, world.customer_actor, {**wanted, "purpose": "XRD"})
+    _org, latecomer = world.another_customer("乙公司")
+    session.commit()
+    sign_in(client, latecomer)
+    url = f"/catalog/resources/{world.resource.id}/book"
+    fields = {
+        "start": "2026-12-02T10:00",
+        "end": "2026-12-02T12:00",
+        "purpose": "物相分析",
+        "csrf_token": csrf_token(client.get(url).data),
+    }
+    refused = client.post(url, data={**fields, "action": "book"})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 409
+    assert 'name="action" value="waitlist">加入候补</button>' in page
+
+    joined = client.post(url, data={**fields, "action": "waitlist"})
+    assert joined.status_code == 302
+    entry = session.scalars(
+        select(WaitlistEntry).where(WaitlistEntry.user_id == latecomer.id)
+    ).one()
+    assert joined.headers["Location"].endswith(f"/waitlist/{entry.id}")
+    assert (entry.status.value, entry.start_at, entry.purpose) == ("waiting", at(2, 10), "物相分析")
+    shown = client.get(f"/waitlist/{entry.id}").get_data(as_text=True)
+    assert "您已加入候补。" in shown and 'id="entry-state">候补中<' in shown
+
+    # Asking again leads to the same entry rather than a second one.
+    again = client.post(url, data={**fields, "action": "waitlist"})
+    assert again.headers["Location"].endswith(f"/waitlist/{entry.id}")
+    session.rollback()
+    assert len(session.scalars(select(WaitlistEntry)).all()) == 1
+
+    # A free time is booked, not waited for: the message says so by the field.
+    free = client.post(
+        url,
+        data={
+            **fields,
+            "start": "2026-12-03T10:00",
+            "end": "2026-12-03T12:00",
+            "action": "waitlist",
+        },
+    )
+    assert free.status_code == 422
+    text = free.get_data(as_text=True)
+    assert "该时段空闲，请直接预约，无需候补。" in text and 'id="start-error"' in text
+    assert 'value="2026-12-03T10:00"' in text and "物相分析" in text  # the input is kept

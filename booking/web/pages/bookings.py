@@ -48,7 +48,7 @@ from booking.models.catalog import Resource, ResourceKind, ResourceStatus
 from booking.models.claims import OrderConfirmation
 from booking.models.reservations import Reservation, ReservationStatus
 from booking.schemas import reservations as schemas
-from booking.services import booking_form, dashboards, reservations, vouchers
+from booking.services import booking_form, dashboards, reservations, vouchers, waitlist
 from booking.web.auth import current_actor
 from booking.web.pages import shared
 
@@ -343,6 +343,8 @@ def new(resource_id: int):
         context["vouchers"] = _vouchers_of(form)
         context["voucher_problems"] = voucher_messages
         return _render_form(resource, form, context, 422, left)
+    if request.form.get("action") == "waitlist":
+        return _join_waitlist(resource, form, data, choice)
     try:
         made = reservations.create_booking(db.session, actor, data)
     except Conflict as conflict:
@@ -372,6 +374,27 @@ def new(resource_id: int):
             "success",
         )
     return redirect(url_for("bookings_pages.detail", reservation_id=booking.id))
+
+
+def _join_waitlist(resource: Resource, form: BookingForm, data: dict, choice: str):
+    """The time is taken: wait for it (the waiting list offers it when it frees up)."""
+    try:
+        entry = waitlist.join(db.session, current_actor(), data)
+    except DomainError as error:
+        db.session.rollback()
+        waiting = error.details.get("waitlist_entry_id") if isinstance(error, Conflict) else None
+        if waiting is not None:
+            flash(shared.message_of(error), "info")
+            return redirect(url_for("waitlist_pages.detail", entry_id=waiting))
+        context = _empty_context(choice)
+        context["vouchers"] = _vouchers_of(form)
+        left = shared.attach(form, shared.domain_errors(error))
+        return _render_form(resource, form, context, error.status, left)
+    flash(
+        gettext("You are on the waiting list. If the time becomes free it is kept for you."),
+        "success",
+    )
+    return redirect(url_for("waitlist_pages.detail", entry_id=entry.id))
 
 
 def _empty_context(choice: str = "") -> dict:
