@@ -60,6 +60,7 @@ def test_the_mail_link_shows_the_offer_to_its_owner_only(client, offered):
     assert "2026-12-02 10:00" in text
     assert 'id="offer-deadline"><strong>2026-12-02 08:00<' in text  # 24 h, never past the start
     assert "预约这个时段" in text and "放弃" in text
+    assert 'href="/waitlist">我的候补</a>' in client.get("/bookings").get_data(as_text=True)
     listed = client.get("/waitlist").get_data(as_text=True)
     assert f'href="/waitlist/{entry_id}"' in listed
     assert client.get("/waitlist/999999").status_code == 404
