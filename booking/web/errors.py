@@ -14,7 +14,7 @@ from typing import Any
 from flask import Flask, g, jsonify, render_template, request
 from flask_babel import gettext
 from flask_wtf.csrf import CSRFError
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from booking.domain.errors import N_, DomainError
@@ -140,7 +140,19 @@ def handle_database_unavailable(error: DBAPIError):
     if isinstance(error, OperationalError) or error.connection_invalidated:
         log.warning("database unavailable: %s", error.orig)
         return database_unavailable_response()
+    if isinstance(error, DataError):
+        return handle_value_out_of_range(error)
     return handle_unexpected(error)
+
+
+def handle_value_out_of_range(error: Exception):
+    """A value the database cannot hold: a number beyond its integer range
+    (PostgreSQL's NumericValueOutOfRange, SQLite's OverflowError), found by
+    fuzzing the API with huge ids in bodies. The input is at fault: 422."""
+    _rollback()
+    log.info("value out of range on %s %s: %s", request.method, request.path, error)
+    code, message_id = HTTP_CODES[422]
+    return error_response(422, code, gettext(message_id))
 
 
 def handle_unexpected(error: Exception):
@@ -157,4 +169,5 @@ def register_errorhandlers(app: Flask) -> None:
     app.register_error_handler(CSRFError, handle_csrf_error)
     app.register_error_handler(HTTPException, handle_http_exception)
     app.register_error_handler(DBAPIError, handle_database_unavailable)
+    app.register_error_handler(OverflowError, handle_value_out_of_range)
     app.register_error_handler(Exception, handle_unexpected)

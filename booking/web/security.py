@@ -9,6 +9,7 @@ styles from /static; data for scripts travels in ``data-*`` attributes or
 from __future__ import annotations
 
 from flask import Flask, Response, request
+from werkzeug.routing import IntegerConverter
 
 CSP = "; ".join(
     [
@@ -40,5 +41,17 @@ def add_security_headers(response: Response) -> Response:
     return response
 
 
+class BoundedIntegerConverter(IntegerConverter):
+    """``<int:...>`` in URLs, at most the largest BIGINT: a longer number is
+    no id of ours, so the URL matches nothing (404) instead of reaching the
+    database, which cannot even compare it (SQLite raises OverflowError)."""
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(map, *args, **kwargs)
+
+
 def register_security(app: Flask) -> None:
+    # Before any blueprint: rules take their converters when they are added.
+    app.url_map.converters["int"] = BoundedIntegerConverter
     app.after_request(add_security_headers)
