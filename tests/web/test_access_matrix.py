@@ -324,7 +324,12 @@ def callers_for(app, session, world: World) -> dict[str, Caller]:
     return callers
 
 
+SETTLEMENT = "?from=2026-01-01&to=2026-03-31&group_by=enterprise"
 QUERY = {
+    "reports_pages.settlement_download": SETTLEMENT + "&format=xlsx",
+    "reports_api.voucher_settlement": SETTLEMENT + "&format=csv",
+    "reports_pages.open_sharing_download": "?year=2026&format=xlsx",
+    "reports_api.open_sharing_report": "?year=2026&format=csv",
     "reservations_api.resource_availability": (
         "?from=2026-03-09T00:00:00%2B08:00&to=2026-03-10T00:00:00%2B08:00"
     ),
@@ -359,6 +364,15 @@ OWN_SESSION = {
 # The feed URL's secret is the credential (calendar programs cannot sign in):
 # whoever holds it reads the feed, by design (see booking/authz/feeds.py).
 LEAK_EXEMPT = {"feeds_pages.token_feed"}
+
+# Report exports carry organisation names, never people's names, e-mails or
+# what a booking was for (the world's paid voucher booking is in them).
+EXPORTS = {
+    "reports_pages.settlement_download",
+    "reports_pages.open_sharing_download",
+    "reports_api.voucher_settlement",
+    "reports_api.open_sharing_report",
+}
 
 BODIES = {
     ("vouchers_api.reject_admission", "POST"): {"reason": "matrix"},
@@ -638,6 +652,7 @@ def test_every_role_gets_its_answer_and_region_b_learns_nothing_of_a(app, sessio
     world = build_world(session)
     callers = callers_for(app, session, world)
     wrong, leaks = [], []
+    exported = set()  # (endpoint, role) whose export names enterprise A
 
     # Reading: everyone asks every GET.
     for rule, method in asked_rules(app):
@@ -652,6 +667,12 @@ def test_every_role_gets_its_answer_and_region_b_learns_nothing_of_a(app, sessio
             answer.close()
             if got != want:
                 wrong.append(f"GET {url} as {role}: {got}, expected {want}")
+            if rule.endpoint in EXPORTS and got == "ok":
+                if world.a.enterprise.name.encode() in body:
+                    exported.add((rule.endpoint, role))
+                for personal in (CUSTOMER_A_NAME, CUSTOMER_A_EMAIL, PURPOSE_A):
+                    if personal.encode() in body:
+                        leaks.append(f"export GET {url} as {role} carries {personal!r}")
             if role in ("anon", *B_SIDE) and rule.endpoint not in LEAK_EXEMPT:
                 for secret in (PURPOSE_A, CUSTOMER_A_NAME, CUSTOMER_A_EMAIL):
                     if secret.encode() in body:
@@ -659,6 +680,15 @@ def test_every_role_gets_its_answer_and_region_b_learns_nothing_of_a(app, sessio
 
     # Changing: the outsiders ask every other method; nothing may change.
     before = fingerprint(session)
+    # Every form of the site needs its CSRF token, even from a signed-in user.
+    for rule, method in asked_rules(app):
+        if method == "GET" or rule.rule.startswith("/api/"):
+            continue
+        url = url_of(rule, world.params)
+        answer = callers["cust_b"].ask(method, url, data={})
+        if answer.status_code != 400:
+            wrong.append(f"{method} {url} without a CSRF token: {answer.status_code}, expected 400")
+        answer.close()
     for rule, method in asked_rules(app):
         if method == "GET" or (rule.endpoint, method) in OWN_SESSION:
             continue
@@ -690,6 +720,11 @@ def test_every_role_gets_its_answer_and_region_b_learns_nothing_of_a(app, sessio
     assert not wrong, "\n".join(wrong)
     assert not leaks, "\n".join(leaks)
     assert not changed, f"refused requests changed tables: {changed}"
+    # The exports checked above did carry A's paid booking (by its organisation).
+    assert {
+        ("reports_pages.settlement_download", "bureau_a"),
+        ("reports_api.voucher_settlement", "bureau_a"),
+    } <= exported, exported
 
 
 def test_own_session_endpoints_act_on_the_callers_own_session_only(app, session):
