@@ -612,216 +612,71 @@ def _with_totals(table: Table) -> Iterable[list]:
         yield table.totals
 
 
-#: Number formats of the typed kinds: Excel's built-in ids where one exists
-#: (2 ``0.00``, 4 ``#,##0.00``, 10 ``0.00%``, 1 ``0``), 164 for the ISO date.
-XLSX_NUMBER_FORMATS = {
-    MONEY: 4,
-    HOURS: 2,
-    RATIO: 10,
-    DATE: 164,
-    RATING: 2,
-    INTEGER: 1,
+XLSX_FORMATS = {
+    MONEY: "#,##0.00",
+    HOURS: "0.00",
+    RATIO: "0.00%",
+    DATE: "yyyy-mm-dd",
+    RATING: "0.00",
+    INTEGER: "0",
 }
-XLSX_DATE_FORMAT = "yyyy-mm-dd"
-#: Style index (``cellXfs``) of each kind, plain and bold: 0 is the default
-#: text, 1 the header, 2 bold text, then one plain and one bold per kind.
-_XLSX_KINDS = tuple(XLSX_NUMBER_FORMATS)
-_PLAIN_STYLE = {kind: 3 + 2 * i for i, kind in enumerate(_XLSX_KINDS)}
-_BOLD_STYLE = {kind: 4 + 2 * i for i, kind in enumerate(_XLSX_KINDS)}
-#: Zip entry timestamp: fixed, so the same report makes the same bytes.
-XLSX_CREATED = (2000, 1, 1, 0, 0, 0)
-_EXCEL_EPOCH = date(1899, 12, 30)
-
-_MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-_REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
-_PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
-_XML_HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
-_CONTENT_TYPES = (
-    _XML_HEAD + '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
-    '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
-    'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
-    '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-'
-    'officedocument.spreadsheetml.sheet.main+xml"/>'
-    '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/'
-    'vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
-    '<Override PartName="/xl/styles.xml" ContentType="application/vnd.openxmlformats-'
-    'officedocument.spreadsheetml.styles+xml"/></Types>'
-)
-_ROOT_RELS = (
-    _XML_HEAD + f'<Relationships xmlns="{_PKG_REL_NS}"><Relationship Id="rId1" '
-    f'Type="{_REL_NS}/officeDocument" Target="xl/workbook.xml"/></Relationships>'
-)
-_WORKBOOK_RELS = (
-    _XML_HEAD + f'<Relationships xmlns="{_PKG_REL_NS}">'
-    f'<Relationship Id="rId1" Type="{_REL_NS}/worksheet" Target="worksheets/sheet1.xml"/>'
-    f'<Relationship Id="rId2" Type="{_REL_NS}/styles" Target="styles.xml"/></Relationships>'
-)
-
-
-def _xlsx_styles() -> str:
-    xfs = [
-        '<xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>',
-        '<xf numFmtId="0" fontId="1" fillId="2" borderId="0" xfId="0" applyFont="1" '
-        'applyFill="1" applyAlignment="1"><alignment vertical="top" wrapText="1"/></xf>',
-        '<xf numFmtId="0" fontId="1" fillId="0" borderId="0" xfId="0" applyFont="1"/>',
-    ]
-    for kind in _XLSX_KINDS:
-        number = XLSX_NUMBER_FORMATS[kind]
-        for font, apply_font in ((0, ""), (1, ' applyFont="1"')):
-            xfs.append(
-                f'<xf numFmtId="{number}" fontId="{font}" fillId="0" borderId="0" xfId="0" '
-                f'applyNumberFormat="1"{apply_font}/>'
-            )
-    return (
-        _XML_HEAD + f'<styleSheet xmlns="{_MAIN_NS}">'
-        f'<numFmts count="1"><numFmt numFmtId="164" formatCode="{XLSX_DATE_FORMAT}"/></numFmts>'
-        '<fonts count="2"><font><sz val="11"/><name val="Calibri"/></font>'
-        '<font><b/><sz val="11"/><name val="Calibri"/></font></fonts>'
-        '<fills count="3"><fill><patternFill patternType="none"/></fill>'
-        '<fill><patternFill patternType="gray125"/></fill>'
-        '<fill><patternFill patternType="solid"><fgColor rgb="FFEEEEEE"/>'
-        '<bgColor indexed="64"/></patternFill></fill></fills>'
-        '<borders count="1"><border><left/><right/><top/><bottom/><diagonal/></border></borders>'
-        '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/>'
-        f'</cellStyleXfs><cellXfs count="{len(xfs)}">{"".join(xfs)}</cellXfs>'
-        '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
-        "</styleSheet>"
-    )
-
-
-#: XML 1.0 forbids most control characters even when escaped: dropped.
-_XML_TEXT = {c: None for c in range(32) if c not in (9, 10, 13)}
-_XML_TEXT.update({ord("&"): "&amp;", ord("<"): "&lt;", ord(">"): "&gt;"})
-
-
-def _xml_text(value: str) -> str:
-    return value.translate(_XML_TEXT)
-
-
-def _xml_attribute(value: str) -> str:
-    return _xml_text(value).replace('"', "&quot;")
-
-
-def _column_letters(count: int) -> list[str]:
-    letters = []
-    for index in range(count):
-        name, n = "", index + 1
-        while n:
-            n, rest = divmod(n - 1, 26)
-            name = chr(65 + rest) + name
-        letters.append(name)
-    return letters
-
-
-def _text_cell(ref: str, value: str, style: int) -> str:
-    text = _xml_text(value)
-    space = ' xml:space="preserve"' if text != text.strip() else ""
-    s = f' s="{style}"' if style else ""
-    return f'<c r="{ref}"{s} t="inlineStr"><is><t{space}>{text}</t></is></c>'
-
-
-def _xlsx_row_writer(kinds, letters, styles, text_style, yes, no) -> Callable[[int, list], str]:
-    """A function writing one row of ``kinds``: per-column pieces of markup
-    are made once, as a report has tens of thousands of cells."""
-    plans = []
-    for letter, kind in zip(letters, kinds, strict=True):
-        if kind in styles and kind not in (BOOLEAN, DATE):
-            plans.append((letter, 1, f'" s="{styles[kind]}"><v>'))
-        elif kind == DATE:
-            plans.append((letter, 2, f'" s="{styles[DATE]}"><v>'))
-        elif kind == BOOLEAN:
-            plans.append((letter, 3, None))
-        else:
-            plans.append((letter, 0, None))
-
-    def write(r: int, values) -> str:
-        row = str(r)
-        cells = [f'<row r="{row}">']
-        for (letter, how, middle), value in zip(plans, values, strict=True):
-            if value is None:
-                continue
-            if how == 1:
-                number = repr(value) if isinstance(value, float) else str(value)
-                cells.append(f'<c r="{letter}{row}{middle}{number}</v></c>')
-            elif how == 2:
-                day = value.date() if isinstance(value, datetime) else value
-                cells.append(f'<c r="{letter}{row}{middle}{(day - _EXCEL_EPOCH).days}</v></c>')
-            elif how == 3:
-                cells.append(_text_cell(letter + row, yes if value else no, text_style))
-            else:
-                cells.append(_text_cell(letter + row, str(value), text_style))
-        cells.append("</row>")
-        return "".join(cells)
-
-    return write
+#: Workbook timestamp: fixed, so the same report makes the same bytes.
+XLSX_CREATED = datetime(2000, 1, 1)
 
 
 def to_xlsx(table: Table, translate: Callable[[str], str] = lambda s: s) -> bytes:
-    """An XLSX workbook of one sheet: a bold header row, frozen; typed cells
-    (numbers, money ``#,##0.00``, ratios as percentages, dates as dates); the
-    totals row in bold; the footer lines below.
+    """An XLSX workbook of one sheet (XlsxWriter, several times faster than
+    openpyxl without lxml): a bold header row, frozen; typed cells; the
+    totals row in bold; the footer lines below."""
+    import xlsxwriter
 
-    Written directly as SpreadsheetML (strings inline, one style sheet made
-    once): a report of 5,000 rows × 28 columns takes a fraction of a second,
-    where a general-purpose writer spends seconds on per-cell bookkeeping.
-    The same table gives the same bytes."""
-    import zipfile
-
-    letters = _column_letters(len(table.headers))
-    yes, no = translate(N_("Yes")), translate(N_("No"))
-    rows = [
-        '<row r="1">'
-        + "".join(_text_cell(f"{c}1", h, 1) for c, h in zip(letters, table.headers, strict=True))
-        + "</row>"
-    ]
-    plain = _xlsx_row_writer(table.kinds, letters, _PLAIN_STYLE, 0, yes, no)
-    r = 2
-    for values in table.rows:
-        rows.append(plain(r, values))
-        r += 1
-    if table.totals is not None:
-        bold = _xlsx_row_writer(table.kinds, letters, _BOLD_STYLE, 2, yes, no)
-        rows.append(bold(r, table.totals))
-        r += 1
-    for line in table.footer or []:
-        rows.append(f'<row r="{r}">{_text_cell(f"A{r}", line, 0)}</row>')
-        r += 1
-    columns = "".join(
-        f'<col min="{i}" max="{i}" width="{w + 0.71:.2f}" customWidth="1"/>'
-        for i, w in enumerate(table.widths, start=1)
-    )
-    sheet = (
-        _XML_HEAD + f'<worksheet xmlns="{_MAIN_NS}" xmlns:r="{_REL_NS}">'
-        f'<dimension ref="A1:{letters[-1]}{max(r - 1, 1)}"/>'
-        '<sheetViews><sheetView tabSelected="1" workbookViewId="0">'
-        '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
-        '<selection pane="bottomLeft" activeCell="A2" sqref="A2"/></sheetView></sheetViews>'
-        f'<sheetFormatPr defaultRowHeight="15"/><cols>{columns}</cols>'
-        f"<sheetData>{''.join(rows)}</sheetData>"
-        '<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" '
-        'footer="0.3"/></worksheet>'
-    )
-    workbook = (
-        _XML_HEAD + f'<workbook xmlns="{_MAIN_NS}" xmlns:r="{_REL_NS}"><sheets>'
-        f'<sheet name="{_xml_attribute(_sheet_name(table.title))}" sheetId="1" r:id="rId1"/>'
-        "</sheets></workbook>"
-    )
     out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as package:
-        for name, body in (
-            ("[Content_Types].xml", _CONTENT_TYPES),
-            ("_rels/.rels", _ROOT_RELS),
-            ("xl/workbook.xml", workbook),
-            ("xl/_rels/workbook.xml.rels", _WORKBOOK_RELS),
-            ("xl/styles.xml", _xlsx_styles()),
-            ("xl/worksheets/sheet1.xml", sheet),
-        ):
-            info = zipfile.ZipInfo(name, XLSX_CREATED)
-            info.compress_type = zipfile.ZIP_DEFLATED
-            package.writestr(info, body.encode("utf-8"), compresslevel=1)
+    workbook = xlsxwriter.Workbook(out, {"in_memory": True})
+    workbook.set_properties({"created": XLSX_CREATED})
+    sheet = workbook.add_worksheet(_sheet_name(table.title))
+    header = workbook.add_format(
+        {"bold": True, "bg_color": "#EEEEEE", "text_wrap": True, "valign": "top"}
+    )
+    plain = {kind: workbook.add_format({"num_format": fmt}) for kind, fmt in XLSX_FORMATS.items()}
+    bold = {
+        kind: workbook.add_format({"num_format": fmt, "bold": True})
+        for kind, fmt in XLSX_FORMATS.items()
+    }
+    bold_text = workbook.add_format({"bold": True})
+    for index, width in enumerate(table.widths):
+        sheet.set_column(index, index, width)
+    sheet.freeze_panes(1, 0)
+    for col, text in enumerate(table.headers):
+        sheet.write_string(0, col, text, header)
+    yes, no = translate(N_("Yes")), translate(N_("No"))
+    row_index = 1
+    for row in table.rows:
+        _xlsx_row(sheet, row_index, row, table.kinds, plain, None, yes, no)
+        row_index += 1
+    if table.totals is not None:
+        _xlsx_row(sheet, row_index, table.totals, table.kinds, bold, bold_text, yes, no)
+        row_index += 1
+    for line in table.footer or []:
+        sheet.write_string(row_index, 0, line)
+        row_index += 1
+    workbook.close()
     return out.getvalue()
 
 
 def _sheet_name(title: str) -> str:
     cleaned = "".join("_" if c in "[]:*?/\\" else c for c in title)[:31]
     return cleaned or "report"
+
+
+def _xlsx_row(sheet, r, values, kinds, formats, text_format, yes, no) -> None:
+    for c, (value, kind) in enumerate(zip(values, kinds, strict=True)):
+        if value is None:
+            continue
+        if kind == BOOLEAN:
+            sheet.write_string(r, c, yes if value else no, text_format)
+        elif kind == DATE:
+            sheet.write_datetime(r, c, value, formats[DATE])
+        elif kind in formats:
+            sheet.write_number(r, c, float(value), formats[kind])
+        else:
+            sheet.write_string(r, c, str(value), text_format)
