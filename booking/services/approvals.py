@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, union
 from sqlalchemy.orm import Session, joinedload
 
 from booking import authz
@@ -95,13 +95,16 @@ def _named_resources(actor: Actor):
 def decidable_clause(actor: Actor):
     """Reservations whose resource the actor may decide: of the labs they
     administer, or naming them as approver."""
-    clauses = [Reservation.resource_id.in_(_named_resources(actor))]
+    decidable = _named_resources(actor)
     labs = actor.org_ids("provider", "admin")
     if labs:
-        clauses.append(
-            Reservation.resource_id.in_(select(Resource.id).where(Resource.provider_id.in_(labs)))
-        )
-    return or_(*clauses)
+        # One IN over a UNION, not an OR of two INs: PostgreSQL can only
+        # apply an OR of sub-selects as a filter after reading every
+        # requested booking of the province; the UNION lets it walk the
+        # lab's resources by index (84 ms -> 11 ms at 1M bookings, see
+        # BENCHMARKS.md).
+        decidable = union(decidable, select(Resource.id).where(Resource.provider_id.in_(labs)))
+    return Reservation.resource_id.in_(decidable)
 
 
 def decidable_resources(session: Session, actor: Actor) -> list[Resource]:
