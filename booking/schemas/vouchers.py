@@ -51,7 +51,12 @@ class Ratio(ma.fields.Field):
             parsed = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
         except InvalidOperation:
             raise self.make_error("invalid") from None
-        if not parsed.is_finite() or parsed != parsed.quantize(Decimal("0.0001")):
+        try:
+            # "1e100" cannot even be quantized (InvalidOperation: a 500 found by fuzzing).
+            exact = parsed.is_finite() and parsed == parsed.quantize(Decimal("0.0001"))
+        except InvalidOperation:
+            exact = False
+        if not exact:
             raise self.make_error("invalid")
         return parsed
 

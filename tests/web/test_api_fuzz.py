@@ -135,3 +135,19 @@ def test_an_id_in_a_body_beyond_the_databases_range_is_422_not_a_crash(
     )
     assert answer.status_code == 422, answer.get_json()
     assert answer.get_json()["error"]["code"] == "validation_failed"
+
+
+def test_a_ratio_or_amount_too_large_to_quantize_is_422_not_a_crash(client, session):
+    # "1e100" as a ratio and "1e30" as money raised decimal.InvalidOperation
+    # when quantized: 500s on PATCH /voucher-policies/{id} and wherever money is read.
+    world = build_world(session)
+    secret, _ = accounts.issue_token(session, world.a.officer, days=1)
+    session.commit()
+    headers = {"Authorization": f"Bearer {secret}"}
+    policy = f"/api/v1/voucher-policies/{world.a.policy.id}"
+    ratio = client.patch(policy, json={"tier1_rate": "1e100"}, headers=headers)
+    assert ratio.status_code == 422, ratio.get_json()
+    assert "tier1_rate" in ratio.get_json()["error"]["details"]["fields"]
+    money = client.patch(policy, json={"order_cap": "1e30"}, headers=headers)
+    assert money.status_code == 422, money.get_json()
+    assert money.get_json()["error"]["details"]["fields"]["order_cap"] == ["金额过大。"]
