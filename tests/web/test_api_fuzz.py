@@ -151,3 +151,19 @@ def test_a_ratio_or_amount_too_large_to_quantize_is_422_not_a_crash(client, sess
     money = client.patch(policy, json={"order_cap": "1e30"}, headers=headers)
     assert money.status_code == 422, money.get_json()
     assert money.get_json()["error"]["details"]["fields"]["order_cap"] == ["金额过大。"]
+
+
+def test_the_nrii_layout_of_the_open_sharing_report_matches_the_document(app, session):
+    # layout=nrii answers another JSON shape than the report; the document
+    # listed only the report's, so every such answer violated it.
+    world = build_world(session)
+    secret, _ = accounts.issue_token(session, world.admin, days=1)
+    session.commit()
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    operation = schema["/api/v1/reports/open-sharing"]["GET"]
+    case = operation.Case(query={"layout": "nrii", "year": 2026})
+    answer = case.call_and_validate(
+        headers={"Authorization": f"Bearer {secret}"}, checks=[response_schema_conformance]
+    )
+    assert answer.status_code == 200
+    assert answer.json()["programme"] == "national"

@@ -32,13 +32,30 @@ DOWNLOADS = {
 }
 
 
-def _download_doc(schema_name: str) -> dict:
-    """The 200 answer's three representations (JSON by default, CSV, XLSX)."""
+#: ``layout=nrii`` in JSON: the national platform's layout (``schemas.nrii_json``).
+NRII_JSON = {
+    "type": "object",
+    "required": ["year", "programme", "fields", "items"],
+    "properties": {
+        "year": {"type": "integer"},
+        "programme": {"type": "string"},
+        "fields": {"type": "array", "items": {"type": "string"}},
+        "items": {"type": "array", "items": {"type": "object"}},
+    },
+}
+
+
+def _download_doc(schema_name: str, *alternatives: dict) -> dict:
+    """The 200 answer's three representations (JSON by default, CSV, XLSX);
+    ``alternatives``: other shapes the JSON takes (with ``layout=nrii``)."""
+    json_schema: dict = {"$ref": f"#/components/schemas/{schema_name}"}
+    if alternatives:
+        json_schema = {"oneOf": [json_schema, *alternatives]}
     return {
         "responses": {
             "200": {
                 "content": {
-                    "application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}},
+                    "application/json": {"schema": json_schema},
                     "text/csv": {"schema": {"type": "string"}},
                     XLSX: {"schema": {"type": "string", "format": "binary"}},
                 }
@@ -144,7 +161,7 @@ def voucher_settlement(query):
 @blp.route("/reports/open-sharing", methods=["GET"])
 @blp.arguments(schemas.OpenSharingQuerySchema, location="query", as_kwargs=False)
 @blp.response(200, schemas.OpenSharingReportSchema)
-@blp.doc(**_download_doc("OpenSharingReport"))
+@blp.doc(**_download_doc("OpenSharingReport", NRII_JSON))
 def open_sharing_report(query):
     """Open-sharing assessment of a year for a lab (lab admin, bureau) or a
     region (bureau): per in-scope instrument and the lab's totals.
