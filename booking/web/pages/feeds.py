@@ -27,6 +27,7 @@ import qrcode.image.svg
 from flask import (
     Blueprint,
     Response,
+    appcontext_pushed,
     current_app,
     flash,
     redirect,
@@ -58,16 +59,23 @@ CALENDAR_TYPE = "text/calendar; charset=utf-8"
 @bp.record_once
 def _configure(state) -> None:
     config = state.app.config
-    feeds.configure(
-        feeds.FeedSettings(
-            base_url=config.get("BASE_URL") or feeds.FeedSettings.base_url,
-            days_back=int(config.get("FEED_DAYS_BACK", 90)),
-            days_ahead=int(config.get("FEED_DAYS_AHEAD", 365)),
-            ended_keep_days=int(config.get("FEED_ENDED_KEEP_DAYS", 30)),
-            refresh_minutes=int(config.get("FEED_REFRESH_MINUTES", 15)),
-            organizer_email=config.get("MAIL_FROM") or feeds.FeedSettings.organizer_email,
-        )
+    settings = feeds.FeedSettings(
+        base_url=config.get("BASE_URL") or feeds.FeedSettings.base_url,
+        days_back=int(config.get("FEED_DAYS_BACK", 90)),
+        days_ahead=int(config.get("FEED_DAYS_AHEAD", 365)),
+        ended_keep_days=int(config.get("FEED_ENDED_KEEP_DAYS", 30)),
+        refresh_minutes=int(config.get("FEED_REFRESH_MINUTES", 15)),
+        organizer_email=config.get("MAIL_FROM") or feeds.FeedSettings.organizer_email,
     )
+    feeds.configure(settings)
+
+    # Several apps in one process (tests, tools) each keep their own
+    # settings: whichever app's context is pushed sets them again.
+    def _apply(_app, **_extra) -> None:
+        feeds.configure(settings)
+
+    state.app.extensions["feed_settings_hook"] = _apply  # keeps the weak receiver alive
+    appcontext_pushed.connect(_apply, state.app)
 
 
 # --- the feeds -----------------------------------------------------------------
