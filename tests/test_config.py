@@ -59,3 +59,31 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(app, db):
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+
+
+def test_each_app_keeps_its_own_zone_and_feed_host_in_one_process(tmp_path):
+    """Two apps in one process (tests, tools): whichever app's context is
+    pushed works with its own platform zone and feed host, not the last
+    created app's."""
+    from booking.domain import clock
+    from booking.services import feeds
+
+    def make(zone, base_url, name):
+        return create_app(
+            {
+                "ENV_NAME": "testing",
+                "DATABASE_URL": f"sqlite:///{tmp_path}/{name}.sqlite3",
+                "TIMEZONE": zone,
+                "BASE_URL": base_url,
+            }
+        )
+
+    first = make("Asia/Shanghai", "https://booking.jcg.example", "first")
+    second = make("Asia/Urumqi", "http://127.0.0.1:5000", "second")
+    with first.app_context():
+        assert str(clock.platform_tz()) == "Asia/Shanghai"
+        assert feeds.reservation_url(7) == "https://booking.jcg.example/reservations/7"
+    with second.app_context():
+        assert str(clock.platform_tz()) == "Asia/Urumqi"
+        assert feeds.current_settings().host == "127.0.0.1"
+    clock.set_platform_tz("Asia/Shanghai")
