@@ -96,3 +96,33 @@ def test_session_cookie_is_httponly_and_samesite(client, app):
     )
     cookie = answer.headers.get("Set-Cookie", "")
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_signing_in_starts_a_new_session(client, make_user, session):
+    """Whatever an attacker planted in a visitor's session before sign-in
+    (and its CSRF secret) is gone once the visitor signs in."""
+    make_user(email="web@example.cn")
+    session.commit()
+    token = csrf_token(client.get("/login").data)
+    with client.session_transaction() as planted:
+        planted["planted"] = "by someone else"
+        before = dict(planted)
+    answer = client.post(
+        "/login", data={"email": "web@example.cn", "password": PASSWORD, "csrf_token": token}
+    )
+    assert answer.status_code == 302
+    with client.session_transaction() as after:
+        assert "planted" not in after
+        assert after.get("_user_id")
+        assert after.get("csrf_token") != before.get("csrf_token")
+
+
+def test_hsts_is_sent_behind_tls_only(client):
+    plain = client.get("/")
+    assert "Strict-Transport-Security" not in plain.headers
+    secure = client.get("/", base_url="https://booking.example.cn")
+    assert secure.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    for path in ("/catalog", "/login", "/api/v1/categories"):
+        answer = client.get(path, base_url="https://booking.example.cn")
+        assert "max-age=" in answer.headers["Strict-Transport-Security"], path
+        assert answer.headers["X-Content-Type-Options"] == "nosniff", path

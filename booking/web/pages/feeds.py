@@ -43,7 +43,7 @@ from werkzeug.http import http_date
 from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
-from booking.extensions import db
+from booking.extensions import db, limiter
 from booking.models.accounts import Organization
 from booking.services import feeds
 from booking.web.auth import current_actor
@@ -102,7 +102,12 @@ def _serve(feed: feeds.Feed, cache: str) -> Response:
     return Response(body, status=200, headers=headers, content_type=CALENDAR_TYPE)
 
 
+def _feed_rate_limit() -> str:
+    return current_app.config["FEED_RATE_LIMIT"]
+
+
 @bp.get("/ical/<token>.ics")
+@limiter.limit(_feed_rate_limit)
 def token_feed(token: str):
     """A personal or lab feed. No sign-in: whoever holds the URL reads it."""
     feed = feeds.open_token_feed(db.session, token)
@@ -112,6 +117,7 @@ def token_feed(token: str):
 
 
 @bp.get("/ical/resources/<int:resource_id>.ics")
+@limiter.limit(_feed_rate_limit)
 def resource_feed(resource_id: int):
     """A listed resource's busy times: when it is taken, never by whom."""
     locale = request.args.get("lang") or request.accept_languages.best_match(
