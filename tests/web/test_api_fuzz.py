@@ -167,3 +167,39 @@ def test_the_nrii_layout_of_the_open_sharing_report_matches_the_document(app, se
     )
     assert answer.status_code == 200
     assert answer.json()["programme"] == "national"
+
+
+STATEFUL_EXAMPLES = int(os.environ.get("FUZZ_STATEFUL_EXAMPLES", "15"))
+
+
+def test_linked_sequences_of_calls_never_fail_the_checks(app, session):
+    """Stateful: schemathesis chains operations by the links it infers from
+    the document (an id a POST answers feeds the GET, PATCH, approve, cancel …
+    of that object), signed in as the platform admin, so sequences reach
+    objects that single calls only guess at."""
+    world = build_world(session)
+    secret, _ = accounts.issue_token(session, world.admin, days=1)
+    session.commit()
+    auth = {"Authorization": f"Bearer {secret}"}
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
+    machine = schema.as_state_machine()
+
+    class Workflow(machine):
+        def get_call_kwargs(self, case):
+            return {"headers": auth}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            # The same checks as the single calls: no 500, documented status
+            # and body.
+            case.validate_response(response, checks=CHECKS, transport_kwargs=kwargs)
+
+    Workflow.run(
+        settings=settings(
+            max_examples=STATEFUL_EXAMPLES,
+            stateful_step_count=6,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
