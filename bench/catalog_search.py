@@ -2,7 +2,7 @@
 search with two filters through the HTTP API, against the same SQL run
 directly through psycopg.
 
-    /work/venv/bin/python bench/catalog_search.py \\
+    .venv/bin/python bench/catalog_search.py \\
         --database-url postgresql://postgres@127.0.0.1:5432/h_catalog_bench
 
 What it does:

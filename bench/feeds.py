@@ -1,6 +1,6 @@
 """Benchmark of the calendar feeds: a 5,000-event feed, built and polled.
 
-    /work/venv/bin/python bench/feeds.py [--events 5000] [--polls 300]
+    .venv/bin/python bench/feeds.py [--events 5000] [--polls 300]
         [--postgres postgresql://postgres@127.0.0.1:5432/h_feeds_bench | --no-postgres]
 
 For SQLite (a fresh file) and PostgreSQL (a database of its own, made if

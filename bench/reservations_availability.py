@@ -1,6 +1,6 @@
 """Availability of one resource over 31 days with 2,000 bookings in the span.
 
-    /work/venv/bin/python bench/reservations_availability.py [--requests 300]
+    .venv/bin/python bench/reservations_availability.py [--requests 300]
 
 On PostgreSQL (``BENCH_DATABASE_URL``, its tables remade): a pooled resource
 (an HPC partition of 64 GPU cards, bookings of 1 to 8 cards overlapping

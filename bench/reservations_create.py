@@ -1,6 +1,6 @@
 """Booking under load: the reservation API against a bare INSERT, in one run.
 
-    /work/venv/bin/python bench/reservations_create.py [--seconds 20] [--connections 32]
+    .venv/bin/python bench/reservations_create.py [--seconds 20] [--connections 32]
 
 On PostgreSQL (``BENCH_DATABASE_URL``, its tables remade), 1,000 resources
 (around the clock; every other one needs approval) and 32 customers with
