@@ -48,7 +48,7 @@ from __future__ import annotations
 import enum
 from bisect import bisect_right
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
@@ -349,53 +349,6 @@ class InstrumentUsage:
 
 
 @dataclass(frozen=True)
-class InstrumentLine:
-    """One in-scope instrument of the open-sharing report."""
-
-    resource_id: int
-    provider_id: int
-    provider_name: str
-    inner_id: str | None
-    name_zh: str
-    name_en: str
-    category_code: str | None
-    original_value: Decimal
-    country: str | None
-    manufacturer: str
-    model: str
-    accepted_on: date | None
-    special_purpose: bool
-    status: str
-    nrii_reported_on: date | None
-    reporting_deadline: date | None
-    reporting: ReportingState
-    quota_hours: Decimal
-    effective_hours: Decimal
-    external_hours: Decimal
-    share_rate: Decimal
-    utilisation: Decimal
-    bookings: int
-    users: int
-    external_users: int
-    organizations: int
-    external_organizations: int
-    income: Decimal
-    external_income: Decimal
-    trainings: int
-    ratings: int
-    average_rating: Decimal | None
-    rating_word: str | None
-    nrii_status: str
-    share_mode: str
-    fee: str = ""
-    service_url: str = ""
-
-    @property
-    def overdue(self) -> bool:
-        return self.reporting == ReportingState.OVERDUE
-
-
-@dataclass(frozen=True)
 class InstrumentFacts:
     """The catalog's facts of one in-scope instrument."""
 
@@ -418,6 +371,37 @@ class InstrumentFacts:
     service_url: str = ""
 
 
+@dataclass(frozen=True, kw_only=True)
+class InstrumentLine(InstrumentFacts):
+    """One in-scope instrument of the open-sharing report: its catalog facts
+    and the year's figures."""
+
+    reporting_deadline: date | None
+    reporting: ReportingState
+    quota_hours: Decimal
+    effective_hours: Decimal
+    external_hours: Decimal
+    share_rate: Decimal
+    utilisation: Decimal
+    bookings: int
+    users: int
+    external_users: int
+    organizations: int
+    external_organizations: int
+    income: Decimal
+    external_income: Decimal
+    trainings: int
+    ratings: int
+    average_rating: Decimal | None
+    rating_word: str | None
+    nrii_status: str
+    share_mode: str
+
+    @property
+    def overdue(self) -> bool:
+        return self.reporting == ReportingState.OVERDUE
+
+
 def instrument_line(
     facts: InstrumentFacts,
     usage: InstrumentUsage,
@@ -437,21 +421,7 @@ def instrument_line(
             deadline = add_working_days(facts.accepted_on, limit, working_days)
     average = average_rating(usage.rating_sum, usage.ratings)
     return InstrumentLine(
-        resource_id=facts.resource_id,
-        provider_id=facts.provider_id,
-        provider_name=facts.provider_name,
-        inner_id=facts.inner_id,
-        name_zh=facts.name_zh,
-        name_en=facts.name_en,
-        category_code=facts.category_code,
-        original_value=facts.original_value,
-        country=facts.country,
-        manufacturer=facts.manufacturer,
-        model=facts.model,
-        accepted_on=facts.accepted_on,
-        special_purpose=facts.special_purpose,
-        status=facts.status,
-        nrii_reported_on=facts.nrii_reported_on,
+        **{f.name: getattr(facts, f.name) for f in fields(InstrumentFacts)},
         reporting_deadline=deadline,
         reporting=reporting_state(facts.accepted_on, facts.nrii_reported_on, deadline, today),
         quota_hours=quota,
@@ -472,8 +442,6 @@ def instrument_line(
         rating_word=rating_word(average),
         nrii_status=nrii_status(facts.status),
         share_mode=share_mode(effective, external),
-        fee=facts.fee,
-        service_url=facts.service_url,
     )
 
 
