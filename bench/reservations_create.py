@@ -8,7 +8,7 @@ API tokens. wrk (Debian's ``wrk``) drives 32 connections, each request a
 random resource and a random slot of a small set (so a growing share of the
 requests collides: a mix of free and conflicting slots), against:
 
-1. the bare endpoint (``bench/reservations_bare_app.py``: one INSERT under
+1. the bare endpoint (``POST /write`` of ``bench/bare_app.py``: one INSERT under
    the same exclusion constraint, nothing else), gunicorn with 4 sync
    workers;
 2. ``POST /api/v1/reservations`` of the platform (authentication, every rule,
@@ -235,7 +235,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-reservations-"))
     bare_script, api_script = tmp / "bare.lua", tmp / "api.lua"
-    bare_script.write_text(lua_script(world, "/bare"))
+    bare_script.write_text(lua_script(world, "/write"))
     api_script.write_text(lua_script(world, "/api/v1/reservations"))
     print(
         f"{RESOURCES} resources, {CUSTOMERS} customers, {len(slots())} slots each; "
@@ -245,12 +245,12 @@ def main() -> None:
     )
 
     bare_env = {
-        "BARE_CUSTOMER_ORG_ID": str(world["org_ids"][0]),
+        "BARE_ORG_ID": str(world["org_ids"][0]),
         "BARE_USER_ID": str(world["user_ids"][0]),
     }
     bare = measure(
         app,
-        Gunicorn("bench.reservations_bare_app:app", args.workers, bare_env),
+        Gunicorn("bench.bare_app:app", args.workers, bare_env),
         bare_script,
         args.seconds,
         args.connections,
