@@ -855,6 +855,21 @@ def create_booking(session: Session, actor: Actor, data: dict) -> Reservation | 
 # --- deciding ----------------------------------------------------------------
 
 
+def _record_move(
+    session: Session,
+    actor: Actor | None,
+    reservation: Reservation,
+    before: dict,
+    action: str,
+    event: str,
+    **event_fields,
+) -> None:
+    """How every move ends: its audit event (the state before and after) and
+    its domain event, in the move's transaction."""
+    audit.record(session, actor, action, reservation, before=before, after=_state(reservation))
+    events.publish(session, event, reservation, actor=actor, **event_fields)
+
+
 def _touch(reservation: Reservation, now: datetime) -> None:
     reservation.sequence = (reservation.sequence or 0) + 1
     reservation.updated_at = now
@@ -870,15 +885,15 @@ def _approve(
     _touch(reservation, now)
     if reservation.voucher_id is not None:
         vouchers.hold_for_booking(session, actor, reservation)
-    audit.record(
+    _record_move(
         session,
         actor,
-        "reservation.auto_approve" if automatic else "reservation.approve",
         reservation,
-        before=before,
-        after=_state(reservation),
+        before,
+        "reservation.auto_approve" if automatic else "reservation.approve",
+        "reservation.approved",
+        automatic=automatic,
     )
-    events.publish(session, "reservation.approved", reservation, actor=actor, automatic=automatic)
 
 
 def approve(session: Session, actor: Actor, reservation_id: int) -> Reservation:
@@ -924,10 +939,7 @@ def reject(session: Session, actor: Actor, reservation_id: int, reason: str | No
     reservation.decided_by_id = actor.user_id
     _touch(reservation, now)
     _release_voucher(session, actor, reservation, "rejected")
-    audit.record(
-        session, actor, "reservation.reject", reservation, before=before, after=_state(reservation)
-    )
-    events.publish(session, "reservation.rejected", reservation, actor=actor)
+    _record_move(session, actor, reservation, before, "reservation.reject", "reservation.rejected")
     waitlist.offer_freed(session, reservation.resource, _span(reservation), now=now, actor=actor)
     return reservation
 
@@ -977,10 +989,7 @@ def _cancel_one(
     reservation.cancelled_at = now
     _touch(reservation, now)
     _release_voucher(session, actor, reservation, "cancelled")
-    audit.record(
-        session, actor, "reservation.cancel", reservation, before=before, after=_state(reservation)
-    )
-    events.publish(session, "reservation.cancelled", reservation, actor=actor)
+    _record_move(session, actor, reservation, before, "reservation.cancel", "reservation.cancelled")
     waitlist.offer_freed(session, reservation.resource, _span(reservation), now=now, actor=actor)
 
 
@@ -1107,19 +1116,13 @@ def reschedule(
         vouchers.hold_for_booking(session, actor, reservation)
     elif not was_approved and not checked.needs_approval:
         _approve(session, actor, reservation, now, automatic=True)
-    audit.record(
+    _record_move(
         session,
         actor,
+        reservation,
+        before,
         "reservation.reschedule",
-        reservation,
-        before=before,
-        after=_state(reservation),
-    )
-    events.publish(
-        session,
         "reservation.rescheduled",
-        reservation,
-        actor=actor,
         previous_start=old_span.start,
         previous_end=old_span.end,
     )
@@ -1166,15 +1169,9 @@ def check_in(
     reservation.status = S.IN_USE
     reservation.actual_start = at or now
     _touch(reservation, now)
-    audit.record(
-        session,
-        actor,
-        "reservation.check_in",
-        reservation,
-        before=before,
-        after=_state(reservation),
+    _record_move(
+        session, actor, reservation, before, "reservation.check_in", "reservation.checked_in"
     )
-    events.publish(session, "reservation.checked_in", reservation, actor=actor)
     return reservation
 
 
@@ -1193,15 +1190,9 @@ def check_out(
     before = _state(reservation)
     reservation.actual_end = end
     _touch(reservation, now)
-    audit.record(
-        session,
-        actor,
-        "reservation.check_out",
-        reservation,
-        before=before,
-        after=_state(reservation),
+    _record_move(
+        session, actor, reservation, before, "reservation.check_out", "reservation.checked_out"
     )
-    events.publish(session, "reservation.checked_out", reservation, actor=actor)
     return reservation
 
 
@@ -1277,15 +1268,9 @@ def complete(session: Session, actor: Actor, reservation_id: int, data: dict) ->
     else:
         reservation.voucher_amount = ZERO
         reservation.customer_amount = final.total
-    audit.record(
-        session,
-        actor,
-        "reservation.complete",
-        reservation,
-        before=before,
-        after=_state(reservation),
+    _record_move(
+        session, actor, reservation, before, "reservation.complete", "reservation.completed"
     )
-    events.publish(session, "reservation.completed", reservation, actor=actor)
     return reservation
 
 
@@ -1300,15 +1285,7 @@ def _no_show(
     reservation.customer_amount = fee
     _touch(reservation, now)
     _release_voucher(session, actor, reservation, "no_show")
-    audit.record(
-        session,
-        actor,
-        "reservation.no_show",
-        reservation,
-        before=before,
-        after=_state(reservation),
-    )
-    events.publish(session, "reservation.no_show", reservation, actor=actor)
+    _record_move(session, actor, reservation, before, "reservation.no_show", "reservation.no_show")
 
 
 def mark_no_show(session: Session, actor: Actor, reservation_id: int) -> Reservation:
@@ -1412,15 +1389,9 @@ def expire_overdue_requests(session: Session, now: datetime) -> int:
         reservation.decided_at = now
         _touch(reservation, now)
         _release_voucher(session, None, reservation, "expired")
-        audit.record(
-            session,
-            None,
-            "reservation.expire",
-            reservation,
-            before=before,
-            after=_state(reservation),
+        _record_move(
+            session, None, reservation, before, "reservation.expire", "reservation.expired"
         )
-        events.publish(session, "reservation.expired", reservation, actor=None)
         waitlist.offer_freed(session, reservation.resource, _span(reservation), now=now)
         count += 1
     session.flush()
