@@ -768,16 +768,13 @@ class _Pending:
     """What a transaction changed that feeds care about, gathered flush by
     flush and acted on once, just before it commits."""
 
-    reservations: set[int] = field(default_factory=set)
     resources: set[int] = field(default_factory=set)
     customers: set[int] = field(default_factory=set)
     bookers: set[int] = field(default_factory=set)
     everything: bool = False
 
     def __bool__(self) -> bool:
-        return bool(self.reservations or self.resources or self.customers or self.bookers) or (
-            self.everything
-        )
+        return bool(self.resources or self.customers or self.bookers or self.everything)
 
 
 def _pending(session: Session) -> _Pending:
@@ -795,18 +792,17 @@ def _changed(obj, names: Sequence[str]) -> bool:
     return any(state.attrs[name].history.has_changes() for name in names)
 
 
-def _note_reservation(pending: _Pending, obj: Reservation, *, keep_text: bool = True) -> None:
-    if keep_text and obj.id is not None:
-        pending.reservations.add(obj.id)
+def _note_reservation(pending: _Pending, obj: Reservation) -> None:
     pending.resources |= _values(obj, "resource_id")
     pending.customers |= _values(obj, "customer_org_id")
     pending.bookers |= _values(obj, "user_id")
 
 
 def _after_flush(session: Session, _flush_context) -> None:
-    """Note the bookings this flush added, changed or deleted (their texts
-    are rebuilt and their feeds' stamps bumped before commit); forget the
-    texts of bookings whose resource, customer, lab or booker was renamed."""
+    """Note the feeds that show the bookings this flush added, changed or
+    deleted (their stamps are bumped before commit; the bookings' texts are
+    stale by their own stamp and rebuilt when a feed asks); forget the texts
+    of bookings whose resource, customer, lab or booker was renamed."""
     if session.info.get(SKIP_KEY):
         return
     pending = _pending(session)
@@ -833,7 +829,7 @@ def _after_flush(session: Session, _flush_context) -> None:
             stale.append(Reservation.user_id == obj.id)
     for obj in session.deleted:
         if isinstance(obj, Reservation):
-            _note_reservation(pending, obj, keep_text=False)
+            _note_reservation(pending, obj)
     for criterion in stale:
         forget_events(session, criterion)
     if stale:
