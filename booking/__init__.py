@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, appcontext_pushed, request, session
+from flask import Flask, request, session
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -63,18 +63,11 @@ def load_settings(app: Flask, test_config: Mapping[str, Any] | None) -> None:
         app.wsgi_app = ProxyFix(
             app.wsgi_app, x_for=int(app.config["TRUSTED_PROXIES"]), x_proto=1, x_host=1
         )
+    from booking import process_settings
     from booking.domain.clock import set_platform_tz
     from booking.services.mailer import check_smtp_url
 
-    set_platform_tz(app.config["TIMEZONE"])
-
-    # The zone is process-wide: with several apps in one process (tests,
-    # tools), whichever app's context is pushed sets its own zone again.
-    def _apply_zone(_app, **_extra) -> None:
-        set_platform_tz(app.config["TIMEZONE"])
-
-    app.extensions["platform_tz_hook"] = _apply_zone  # keeps the weak receiver alive
-    appcontext_pushed.connect(_apply_zone, app)
+    process_settings.keep(app, lambda: set_platform_tz(app.config["TIMEZONE"]))
 
     check_smtp_url(app.config.get("SMTP_URL"))
     app.config.update(

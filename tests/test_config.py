@@ -87,3 +87,21 @@ def test_each_app_keeps_its_own_zone_and_feed_host_in_one_process(tmp_path):
         assert str(clock.platform_tz()) == "Asia/Urumqi"
         assert feeds.current_settings().host == "127.0.0.1"
     clock.set_platform_tz("Asia/Shanghai")
+
+
+def test_each_app_keeps_its_own_waiting_list_offer_time(tmp_path):
+    from booking.models.catalog import Resource
+    from booking.services import waitlist
+
+    def make(hours, name):
+        config = {"ENV_NAME": "testing", "DATABASE_URL": f"sqlite:///{tmp_path}/{name}.sqlite3"}
+        if hours is not None:
+            config["WAITLIST_OFFER_HOURS"] = hours
+        return create_app(config)
+
+    short = make(2, "short")
+    default = make(None, "default")
+    with short.app_context():
+        assert waitlist.offer_hours(Resource(extra={})) == 2.0
+    with default.app_context():
+        assert waitlist.offer_hours(Resource(extra={})) == float(waitlist.DEFAULT_OFFER_HOURS)

@@ -42,9 +42,9 @@ _settings = {"offer_hours": DEFAULT_OFFER_HOURS}
 
 
 def configure(offer_hours: int | float | None) -> None:
-    """Set the platform's time to accept an offer (from ``WAITLIST_OFFER_HOURS``)."""
-    if offer_hours:
-        _settings["offer_hours"] = float(offer_hours)
+    """Set the platform's time to accept an offer (from ``WAITLIST_OFFER_HOURS``;
+    unset: the default)."""
+    _settings["offer_hours"] = float(offer_hours or DEFAULT_OFFER_HOURS)
 
 
 def offer_hours(resource: Resource) -> float:

@@ -22,6 +22,7 @@ from flask import Response, jsonify
 from flask_babel import gettext as translate_message
 from flask_smorest import Blueprint
 
+from booking import process_settings
 from booking.domain.errors import DomainError
 from booking.extensions import db
 from booking.schemas import reservations as schemas
@@ -39,7 +40,8 @@ blp = Blueprint(
 
 @blp.record_once
 def _configure(state) -> None:
-    waitlist.configure(state.app.config.get("WAITLIST_OFFER_HOURS"))
+    hours = state.app.config.get("WAITLIST_OFFER_HOURS")
+    process_settings.keep(state.app, lambda: waitlist.configure(hours))
 
 
 def _translated(refused: list[dict]) -> list[dict]:

@@ -27,7 +27,6 @@ import qrcode.image.svg
 from flask import (
     Blueprint,
     Response,
-    appcontext_pushed,
     current_app,
     flash,
     redirect,
@@ -43,6 +42,7 @@ from werkzeug.http import http_date
 from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
+from booking import process_settings
 from booking.extensions import db, limiter
 from booking.models.accounts import Organization
 from booking.services import feeds
@@ -67,15 +67,7 @@ def _configure(state) -> None:
         refresh_minutes=int(config.get("FEED_REFRESH_MINUTES", 15)),
         organizer_email=config.get("MAIL_FROM") or feeds.FeedSettings.organizer_email,
     )
-    feeds.configure(settings)
-
-    # Several apps in one process (tests, tools) each keep their own
-    # settings: whichever app's context is pushed sets them again.
-    def _apply(_app, **_extra) -> None:
-        feeds.configure(settings)
-
-    state.app.extensions["feed_settings_hook"] = _apply  # keeps the weak receiver alive
-    appcontext_pushed.connect(_apply, state.app)
+    process_settings.keep(state.app, lambda: feeds.configure(settings))
 
 
 # --- the feeds -----------------------------------------------------------------
