@@ -62,17 +62,11 @@ def load_actor() -> None:
     forget_previous_request()
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
-        found = accounts.user_for_token(db.session, header[7:].strip())
+        found = accounts.actor_for_token(db.session, header[7:].strip(), client_ip())
         if found is None:
             raise Unauthorized(N_("The API token is unknown, expired or revoked."))
-        user, token = found
-        now = clock.now()
-        # Record use at most once a minute: a token polled by scripts must not
-        # turn every read into a write.
-        if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
-            token.last_used_at = now
-        g.actor = accounts.actor_for(user, client_ip())
-        g.api_token = token
+        g.actor, g.api_token = found
+        accounts.note_token_use(db.session, g.api_token, clock.now())
         return
     if request.path.startswith(("/api/", "/ical/", "/static/")):
         # The API authenticates by token only: a session cookie is not

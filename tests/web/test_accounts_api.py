@@ -303,3 +303,53 @@ def test_a_provider_registered_as_voucher_provider_is_admitted_at_once(
     provider = session.get(Organization, answer.get_json()["id"])
     admission = admissions.current_admission(session, provider.id)
     assert admission is not None and admission.status == "admitted"
+
+
+def test_a_token_records_its_use_at_most_once_a_minute(client, make_user, session):
+    import time_machine
+
+    from booking.models.accounts import ApiToken
+
+    make_user(email="poll@example.cn")
+    session.commit()
+    with time_machine.travel("2026-11-23 10:00:00+08:00", tick=False) as traveller:
+        token = sign_in(client, "poll@example.cn", PASSWORD).get_json()["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+
+        def last_used():
+            session.expire_all()
+            return session.query(ApiToken).one().last_used_at
+
+        assert client.get("/api/v1/me", headers=headers).status_code == 200
+        first = last_used()
+        assert first is not None
+        traveller.shift(30)
+        assert client.get("/api/v1/me", headers=headers).status_code == 200
+        assert last_used() == first
+        traveller.shift(61)
+        assert client.get("/api/v1/me", headers=headers).status_code == 200
+        assert (last_used() - first).total_seconds() == 91
+
+
+def test_a_token_speaks_only_for_active_organisations(client, make_org, make_user, session):
+    from booking.models.accounts import Membership, OrgStatus, Role
+
+    active = make_org("enterprise", name="在册企业")
+    pending = make_org("enterprise", name="待审企业")
+    user = make_user(active, email="two@example.cn")
+    session.add(Membership(user_id=user.id, organization_id=pending.id, role=Role.ADMIN))
+    pending.status = OrgStatus.PENDING
+    session.commit()
+    token = sign_in(client, "two@example.cn", PASSWORD).get_json()["token"]
+    me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200
+    names = [m["organization_name"] for m in me.get_json()["memberships"]]
+    assert "在册企业" in names
+    # The pending organisation's admin rights do not ride on the token.
+    own = client.get(
+        f"/api/v1/organizations/{pending.id}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert own.status_code == 404
+    user.active = False
+    session.commit()
+    assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401

@@ -49,10 +49,10 @@ def create_token(data):
 def revoke_current_token():
     """Revoke the token this request is made with."""
     actor = require_signed_in()
-    token = g.get("api_token")
-    if token is None:
+    use = g.get("api_token")
+    if use is None:
         raise NotFound()
-    accounts.revoke_token(db.session, actor, token)
+    accounts.revoke_token(db.session, actor, accounts.token_in_use(db.session, use))
 
 
 @blp.route("/organizations", methods=["POST"])
