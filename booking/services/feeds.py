@@ -852,7 +852,9 @@ def _before_commit(session: Session) -> None:
     changed: once per transaction, as late as
     possible (stamp rows are shared; holding them briefly keeps bookings of
     one lab from queueing on each other), in key order (no deadlocks)."""
-    if session.info.get(SKIP_KEY):
+    if session.info.get(SKIP_KEY) or session.in_nested_transaction():
+        # A savepoint's release is not the commit: the stamps wait for the
+        # outermost transaction (what was noted stays pending until then).
         return
     # The commit's own flush comes after this hook: flush first, so the
     # changes it writes are noted too.
@@ -876,14 +878,29 @@ def _stamp_keys(session: Session, pending: _Pending) -> list[tuple[str, int]]:
     keys = {(FeedStampKind.CUSTOMER.value, i) for i in pending.customers}
     keys |= {(FeedStampKind.BOOKER.value, i) for i in pending.bookers}
     keys |= {(FeedStampKind.RESOURCE.value, i) for i in pending.resources}
-    if pending.resources:
-        labs = session.connection().execute(
-            select(Resource.provider_id).where(Resource.id.in_(sorted(pending.resources)))
-        )
-        keys |= {(FeedStampKind.LAB.value, i) for (i,) in labs}
+    keys |= {(FeedStampKind.LAB.value, i) for i in _labs_of(session, pending.resources)}
     if pending.everything:
         keys.add((FeedStampKind.EVERYTHING.value, 0))
     return sorted(keys)
+
+
+def _labs_of(session: Session, resource_ids: set[int]) -> set[int]:
+    """The providers of these resources: from the resources the session holds
+    already (a booking's is loaded to check its rules), the rest by one query."""
+    labs, missing = set(), []
+    for resource_id in resource_ids:
+        held = session.identity_map.get(session.identity_key(Resource, resource_id))
+        provider_id = held.__dict__.get("provider_id") if held is not None else None
+        if provider_id is None:
+            missing.append(resource_id)
+        else:
+            labs.add(provider_id)
+    if missing:
+        rows = session.connection().execute(
+            select(Resource.provider_id).where(Resource.id.in_(sorted(missing)))
+        )
+        labs |= {i for (i,) in rows}
+    return labs
 
 
 def bump_stamps(session: Session, keys: Sequence[tuple[str, int]]) -> None:
@@ -901,8 +918,10 @@ def bump_stamps(session: Session, keys: Sequence[tuple[str, int]]) -> None:
             "changed_at": stmt.excluded.changed_at,
         },
     )
-    for kind, ref_id in keys:  # one by one, in order: locks are taken in key order
-        connection.execute(stmt, {"kind": kind, "ref_id": ref_id, "revision": 1, "changed_at": now})
+    # One statement; its rows are written, and their locks taken, in key
+    # order, so two transactions never wait for each other in a circle.
+    rows = [{"kind": k, "ref_id": i, "revision": 1, "changed_at": now} for k, i in sorted(keys)]
+    connection.execute(stmt.values(rows))
 
 
 def install_session_hooks() -> None:
