@@ -27,7 +27,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 
-from sqlalchemy import BigInteger, Integer, String, cast, func, literal, null, select, union_all
+from sqlalchemy import (
+    BigInteger,
+    CompoundSelect,
+    Integer,
+    String,
+    bindparam,
+    cast,
+    func,
+    literal,
+    null,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from booking.domain import clock
@@ -297,8 +309,17 @@ class LocalTexts:
             self.offset = int(offset.total_seconds())
             self.suffix = datetime(2000, 1, 1, tzinfo=timezone(offset)).isoformat()[19:]
         self.days: dict[int, str] = {}
+        self.made: dict[int, str] = {}
 
     def __call__(self, seconds: int) -> str:
+        # Most instants are written twice (a busy interval ends where a free
+        # one starts): each is made once.
+        text = self.made.get(seconds)
+        if text is None:
+            text = self.made[seconds] = self._make(seconds)
+        return text
+
+    def _make(self, seconds: int) -> str:
         if self.offset is None:
             return datetime.fromtimestamp(seconds, self.tz).isoformat()
         day, rest = divmod(seconds + self.offset, 86400)
@@ -340,10 +361,58 @@ def _epoch(instant: datetime) -> int:
     return int(instant.timestamp())
 
 
-def _seconds_column(session: Session, column):
-    if session.get_bind().dialect.name == "postgresql":
-        return cast(func.floor(func.extract("epoch", column)), BigInteger)
-    return cast(func.strftime("%s", column), Integer)  # SQLite keeps UTC text
+_OCCUPANT_SECONDS: dict[str, CompoundSelect] = {}
+
+
+def _occupant_seconds_statement(dialect: str) -> CompoundSelect:
+    """Built once per dialect, with bound parameters: an answer reads
+    thousands of rows, and building the statement, or running it through the
+    ORM's execution path, cost more than the database's work."""
+    found = _OCCUPANT_SECONDS.get(dialect)
+    if found is not None:
+        return found
+
+    def sec(column):
+        if dialect == "postgresql":
+            return cast(func.floor(func.extract("epoch", column)), BigInteger)
+        return cast(func.strftime("%s", column), Integer)  # SQLite keeps UTC text
+
+    low, high = bindparam("low"), bindparam("high")
+    bookings = select(
+        literal(0, Integer).label("kind"),
+        sec(Reservation.busy_start),
+        sec(Reservation.busy_end),
+        Reservation.units,
+    ).where(
+        Reservation.resource_id == bindparam("resource_id"),
+        Reservation.status.in_(LIVE_STATUSES),
+        Reservation.busy_start < high,
+        Reservation.busy_end > low,
+    )
+    holds = select(
+        literal(1, Integer),
+        sec(WaitlistEntry.start_at),
+        sec(WaitlistEntry.end_at),
+        WaitlistEntry.units,
+    ).where(
+        WaitlistEntry.resource_id == bindparam("resource_id"),
+        WaitlistEntry.status == WaitlistStatus.OFFERED,
+        WaitlistEntry.offer_expires_at > bindparam("now"),
+        WaitlistEntry.start_at < bindparam("hold_high"),
+        WaitlistEntry.end_at > bindparam("hold_low"),
+    )
+    blackouts = select(
+        literal(2, Integer),
+        sec(Blackout.start_at),
+        sec(Blackout.end_at),
+        literal(0, Integer),
+    ).where(
+        Blackout.resource_id == bindparam("resource_id"),
+        Blackout.start_at < high,
+        Blackout.end_at > low,
+    )
+    found = _OCCUPANT_SECONDS[dialect] = union_all(bookings, holds, blackouts)
+    return found
 
 
 def occupant_seconds(
@@ -355,39 +424,22 @@ def occupant_seconds(
     after = resource.buffer_after_minutes * 60
     low = datetime.fromtimestamp(lo, UTC)
     high = datetime.fromtimestamp(hi, UTC)
-    sec = lambda column: _seconds_column(session, column)  # noqa: E731
-    bookings = select(
-        literal(0, Integer).label("kind"),
-        sec(Reservation.busy_start),
-        sec(Reservation.busy_end),
-        Reservation.units,
-    ).where(
-        Reservation.resource_id == resource.id,
-        Reservation.status.in_(LIVE_STATUSES),
-        Reservation.busy_start < high,
-        Reservation.busy_end > low,
+    session.flush()  # the connection below does not flush for us
+    connection = session.connection()
+    rows = connection.execute(
+        _occupant_seconds_statement(connection.dialect.name),
+        {
+            "resource_id": resource.id,
+            "low": low,
+            "high": high,
+            "now": now,
+            "hold_low": low - timedelta(seconds=after),
+            "hold_high": high + timedelta(seconds=before),
+        },
     )
-    holds = select(
-        literal(1, Integer),
-        sec(WaitlistEntry.start_at),
-        sec(WaitlistEntry.end_at),
-        WaitlistEntry.units,
-    ).where(
-        WaitlistEntry.resource_id == resource.id,
-        WaitlistEntry.status == WaitlistStatus.OFFERED,
-        WaitlistEntry.offer_expires_at > now,
-        WaitlistEntry.start_at < high + timedelta(seconds=before),
-        WaitlistEntry.end_at > low - timedelta(seconds=after),
-    )
-    blackouts = select(
-        literal(2, Integer),
-        sec(Blackout.start_at),
-        sec(Blackout.end_at),
-        literal(0, Integer),
-    ).where(Blackout.resource_id == resource.id, Blackout.start_at < high, Blackout.end_at > low)
     taking: list[Piece] = []
     closed: list[tuple[int, int]] = []
-    for kind, start, end, units in session.execute(union_all(bookings, holds, blackouts)):
+    for kind, start, end, units in rows:
         if kind == 0:
             taking.append((start, end, units))
         elif kind == 1:
