@@ -771,6 +771,7 @@ class _Pending:
     resources: set[int] = field(default_factory=set)
     customers: set[int] = field(default_factory=set)
     bookers: set[int] = field(default_factory=set)
+    labs_of: dict[int, int] = field(default_factory=dict)  # resource -> its provider, where known
     everything: bool = False
 
     def __bool__(self) -> bool:
@@ -796,6 +797,9 @@ def _note_reservation(pending: _Pending, obj: Reservation) -> None:
     pending.resources |= _values(obj, "resource_id")
     pending.customers |= _values(obj, "customer_org_id")
     pending.bookers |= _values(obj, "user_id")
+    resource = obj.__dict__.get("resource")  # loaded with the booking: its lab is known
+    if resource is not None and resource.__dict__.get("provider_id") is not None:
+        pending.labs_of[resource.id] = resource.provider_id
 
 
 def _after_flush(session: Session, _flush_context) -> None:
@@ -878,26 +882,20 @@ def _stamp_keys(session: Session, pending: _Pending) -> list[tuple[str, int]]:
     keys = {(FeedStampKind.CUSTOMER.value, i) for i in pending.customers}
     keys |= {(FeedStampKind.BOOKER.value, i) for i in pending.bookers}
     keys |= {(FeedStampKind.RESOURCE.value, i) for i in pending.resources}
-    keys |= {(FeedStampKind.LAB.value, i) for i in _labs_of(session, pending.resources)}
+    keys |= {(FeedStampKind.LAB.value, i) for i in _labs_of(session, pending)}
     if pending.everything:
         keys.add((FeedStampKind.EVERYTHING.value, 0))
     return sorted(keys)
 
 
-def _labs_of(session: Session, resource_ids: set[int]) -> set[int]:
-    """The providers of these resources: from the resources the session holds
-    already (a booking's is loaded to check its rules), the rest by one query."""
-    labs, missing = set(), []
-    for resource_id in resource_ids:
-        held = session.identity_map.get(session.identity_key(Resource, resource_id))
-        provider_id = held.__dict__.get("provider_id") if held is not None else None
-        if provider_id is None:
-            missing.append(resource_id)
-        else:
-            labs.add(provider_id)
+def _labs_of(session: Session, pending: _Pending) -> set[int]:
+    """The providers of the changed bookings' resources: known for those
+    loaded with their booking, the rest by one query."""
+    labs = {pending.labs_of[i] for i in pending.resources if i in pending.labs_of}
+    missing = sorted(i for i in pending.resources if i not in pending.labs_of)
     if missing:
         rows = session.connection().execute(
-            select(Resource.provider_id).where(Resource.id.in_(sorted(missing)))
+            select(Resource.provider_id).where(Resource.id.in_(missing))
         )
         labs |= {i for (i,) in rows}
     return labs
