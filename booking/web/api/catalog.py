@@ -74,7 +74,9 @@ def create_resource(data):
 @blp.response(200, schemas.ResourceSchema)
 def get_resource(resource_id):
     """One resource with its rules, opening hours and published prices."""
-    return catalog.get_resource(db.session, current_actor(), resource_id)
+    # Built directly like the search's items; the schema documents the shape.
+    item = catalog.resource_view(db.session, current_actor(), resource_id)
+    return jsonify(schemas.resource_json(item, _photo_urls()))
 
 
 @blp.route("/resources/<int:resource_id>", methods=["PATCH"])
