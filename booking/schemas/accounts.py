@@ -5,24 +5,24 @@ from __future__ import annotations
 import marshmallow as ma
 
 from booking.models.accounts import OrgKind, Role, SizeClass
-from booking.schemas.common import Instant
+from booking.schemas.common import Instant, Schema
 
 OneOf = ma.validate.OneOf
 Length = ma.validate.Length
 
 
-class TokenRequestSchema(ma.Schema):
+class TokenRequestSchema(Schema):
     email = ma.fields.String(required=True, validate=Length(min=1, max=254))
     password = ma.fields.String(required=True, validate=Length(min=1, max=512), load_only=True)
 
 
-class TokenSchema(ma.Schema):
+class TokenSchema(Schema):
     id = ma.fields.Integer(dump_only=True)
     token = ma.fields.String(dump_only=True)
     expires_at = Instant(dump_only=True)
 
 
-class OrganizationCreateSchema(ma.Schema):
+class OrganizationCreateSchema(Schema):
     kind = ma.fields.String(
         required=True, validate=OneOf([k.value for k in OrgKind if k != OrgKind.PLATFORM])
     )
@@ -37,7 +37,7 @@ class OrganizationCreateSchema(ma.Schema):
     voucher_provider = ma.fields.Boolean(load_default=False)
 
 
-class OrganizationSchema(ma.Schema):
+class OrganizationSchema(Schema):
     id = ma.fields.Integer()
     kind = ma.fields.String()
     name = ma.fields.String()
@@ -52,12 +52,12 @@ class OrganizationSchema(ma.Schema):
     created_at = Instant()
 
 
-class MembershipInSchema(ma.Schema):
+class MembershipInSchema(Schema):
     organization_id = ma.fields.Integer(required=True, strict=True)
     role = ma.fields.String(required=True, validate=OneOf([r.value for r in Role]))
 
 
-class UserCreateSchema(ma.Schema):
+class UserCreateSchema(Schema):
     email = ma.fields.Email(required=True, validate=Length(max=254))
     password = ma.fields.String(required=True, load_only=True, validate=Length(max=512))
     name = ma.fields.String(required=True, validate=Length(min=1, max=120))
@@ -66,14 +66,14 @@ class UserCreateSchema(ma.Schema):
     memberships = ma.fields.List(ma.fields.Nested(MembershipInSchema), load_default=list)
 
 
-class MembershipSchema(ma.Schema):
+class MembershipSchema(Schema):
     organization_id = ma.fields.Integer()
     organization_name = ma.fields.Function(lambda m: m.organization.name)
     organization_kind = ma.fields.Function(lambda m: str(m.organization.kind))
     role = ma.fields.String()
 
 
-class UserSchema(ma.Schema):
+class UserSchema(Schema):
     id = ma.fields.Integer()
     email = ma.fields.String()
     name = ma.fields.String()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from booking.domain.errors import N_
-from booking.schemas.common import Instant, Money, PageArgs
+from booking.schemas.common import Instant, Money, PageArgs, Schema
 
 Length = ma.validate.Length
 
@@ -30,30 +30,30 @@ class QueueArgs(PageArgs):
             raise ma.ValidationError(N_("The end must be after the start."), "to")
 
 
-class QueueResourceSchema(ma.Schema):
+class QueueResourceSchema(Schema):
     id = ma.fields.Integer()
     name_zh = ma.fields.String()
     name_en = ma.fields.String()
 
 
-class QueueOrganizationSchema(ma.Schema):
+class QueueOrganizationSchema(Schema):
     id = ma.fields.Integer()
     name = ma.fields.String()
 
 
-class QueueUserSchema(ma.Schema):
+class QueueUserSchema(Schema):
     id = ma.fields.Integer()
     name = ma.fields.String()
     email = ma.fields.String()
 
 
-class QueueVoucherProblemSchema(ma.Schema):
+class QueueVoucherProblemSchema(Schema):
     code = ma.fields.String()
     rule = ma.fields.String(allow_none=True)
     message = ma.fields.String()
 
 
-class QueueVoucherSchema(ma.Schema):
+class QueueVoucherSchema(Schema):
     id = ma.fields.Integer()
     share = Money(allow_none=True, metadata={"description": "the voucher's share of the estimate"})
     customer_share = Money(allow_none=True)
@@ -64,7 +64,7 @@ class QueueVoucherSchema(ma.Schema):
     )
 
 
-class QueueItemSchema(ma.Schema):
+class QueueItemSchema(Schema):
     """A requested booking as the lab sees it in its queue."""
 
     id = ma.fields.Integer(attribute="reservation.id")
@@ -86,19 +86,19 @@ class QueueItemSchema(ma.Schema):
     decide_by = Instant(metadata={"description": "undecided after this, the request expires"})
 
 
-class QueuePageSchema(ma.Schema):
+class QueuePageSchema(Schema):
     items = ma.fields.List(ma.fields.Nested(QueueItemSchema))
     page = ma.fields.Integer()
     per_page = ma.fields.Integer()
     total = ma.fields.Integer()
 
 
-class DecisionRejectionSchema(ma.Schema):
+class DecisionRejectionSchema(Schema):
     id = ma.fields.Integer(required=True, strict=True)
     reason = ma.fields.String(required=True, validate=[Length(min=1, max=2000), _not_blank])
 
 
-class DecideSchema(ma.Schema):
+class DecideSchema(Schema):
     """``{"approve": [ids], "reject": [{"id", "reason"}], "atomic"?: false}``."""
 
     approve = ma.fields.List(ma.fields.Integer(strict=True), load_default=list)
@@ -119,13 +119,13 @@ class DecideSchema(ma.Schema):
             raise ma.ValidationError(N_("A request is listed twice."), "approve")
 
 
-class DecisionOutcomeErrorSchema(ma.Schema):
+class DecisionOutcomeErrorSchema(Schema):
     code = ma.fields.String()
     message = ma.fields.String()
     details = ma.fields.Dict()
 
 
-class DecisionOutcomeSchema(ma.Schema):
+class DecisionOutcomeSchema(Schema):
     id = ma.fields.Integer()
     action = ma.fields.String(metadata={"description": "approve or reject"})
     outcome = ma.fields.String(metadata={"description": "approved, rejected or refused"})
@@ -133,14 +133,14 @@ class DecisionOutcomeSchema(ma.Schema):
     error = ma.fields.Nested(DecisionOutcomeErrorSchema, allow_none=True)
 
 
-class DecideResultSchema(ma.Schema):
+class DecideResultSchema(Schema):
     results = ma.fields.List(ma.fields.Nested(DecisionOutcomeSchema))
     approved = ma.fields.Integer()
     rejected = ma.fields.Integer()
     refused = ma.fields.Integer()
 
 
-class ApproverInSchema(ma.Schema):
+class ApproverInSchema(Schema):
     user_id = ma.fields.Integer(strict=True, allow_none=True)
     email = ma.fields.String(validate=Length(max=254), allow_none=True)
 
@@ -150,7 +150,7 @@ class ApproverInSchema(ma.Schema):
             raise ma.ValidationError(N_("Name the approver (id or email)."), "user_id")
 
 
-class ApproverSchema(ma.Schema):
+class ApproverSchema(Schema):
     resource_id = ma.fields.Integer()
     user_id = ma.fields.Integer()
     name = ma.fields.String()
@@ -158,5 +158,5 @@ class ApproverSchema(ma.Schema):
     role = ma.fields.String()
 
 
-class ApproverListSchema(ma.Schema):
+class ApproverListSchema(Schema):
     items = ma.fields.List(ma.fields.Nested(ApproverSchema))

@@ -6,14 +6,14 @@ from __future__ import annotations
 import marshmallow as ma
 
 from booking.models.claims import ClaimStatus
-from booking.schemas.common import Instant, Money, PageArgs
+from booking.schemas.common import Instant, Money, PageArgs, Schema
 from booking.schemas.vouchers import LocalDate
 
 Length = ma.validate.Length
 OneOf = ma.validate.OneOf
 
 
-class EvidenceSchema(ma.Schema):
+class EvidenceSchema(Schema):
     invoice_number = ma.fields.String(allow_none=True, validate=Length(max=60))
     payment_proof = ma.fields.String(allow_none=True, validate=Length(max=2000))
     usage_record = ma.fields.String(allow_none=True, validate=Length(max=4000))
@@ -23,7 +23,7 @@ class LineEvidenceSchema(EvidenceSchema):
     reservation_id = ma.fields.Integer(required=True, strict=True)
 
 
-class ClaimCreateSchema(ma.Schema):
+class ClaimCreateSchema(Schema):
     period_from = LocalDate(required=True)
     period_to = LocalDate(required=True)
     bureau_id = ma.fields.Integer(strict=True, load_default=None)
@@ -31,7 +31,7 @@ class ClaimCreateSchema(ma.Schema):
     lines = ma.fields.List(ma.fields.Nested(LineEvidenceSchema), load_default=list)
 
 
-class DecisionSchema(ma.Schema):
+class DecisionSchema(Schema):
     level_index = ma.fields.Integer()
     level_name = ma.fields.String()
     decision = ma.fields.Function(lambda d: str(d.decision))
@@ -40,7 +40,7 @@ class DecisionSchema(ma.Schema):
     at = Instant()
 
 
-class ClaimLineSchema(ma.Schema):
+class ClaimLineSchema(Schema):
     id = ma.fields.Integer()
     reservation_id = ma.fields.Integer()
     voucher_id = ma.fields.Integer()
@@ -65,12 +65,12 @@ class ClaimLineSchema(ma.Schema):
     decisions = ma.fields.List(ma.fields.Nested(DecisionSchema))
 
 
-class SkippedSchema(ma.Schema):
+class SkippedSchema(Schema):
     reservation_id = ma.fields.Integer()
     rule = ma.fields.String()
 
 
-class ClaimSchema(ma.Schema):
+class ClaimSchema(Schema):
     id = ma.fields.Integer()
     number = ma.fields.String()
     bureau_id = ma.fields.Integer()
@@ -103,24 +103,24 @@ class ClaimListArgs(PageArgs):
     claimant_org_id = ma.fields.Integer()
 
 
-class ApproveSchema(ma.Schema):
+class ApproveSchema(Schema):
     lines = ma.fields.List(ma.fields.Integer(strict=True), load_default=None)
 
 
-class RejectSchema(ma.Schema):
+class RejectSchema(Schema):
     reason = ma.fields.String(required=True, validate=Length(min=1, max=2000))
     lines = ma.fields.List(ma.fields.Integer(strict=True), load_default=None)
 
 
-class PaySchema(ma.Schema):
+class PaySchema(Schema):
     payment_reference = ma.fields.String(load_default=None, validate=Length(max=120))
 
 
-class ConfirmSchema(ma.Schema):
+class ConfirmSchema(Schema):
     side = ma.fields.String(load_default=None, validate=OneOf(["customer", "provider"]))
 
 
-class ConfirmationSchema(ma.Schema):
+class ConfirmationSchema(Schema):
     id = ma.fields.Integer()
     number = ma.fields.String()
     reservation_id = ma.fields.Integer()

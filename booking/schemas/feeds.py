@@ -5,13 +5,13 @@ from __future__ import annotations
 import marshmallow as ma
 
 from booking.models.feeds import FeedScope
-from booking.schemas.common import Instant, PageArgs, page_schema
+from booking.schemas.common import Instant, PageArgs, Schema, page_schema
 
 OneOf = ma.validate.OneOf
 Length = ma.validate.Length
 
 
-class FeedCreateSchema(ma.Schema):
+class FeedCreateSchema(Schema):
     scope = ma.fields.String(
         required=True,
         validate=OneOf([s.value for s in FeedScope]),
@@ -29,7 +29,7 @@ class FeedCreateSchema(ma.Schema):
     label = ma.fields.String(load_default=None, allow_none=True, validate=Length(max=80))
 
 
-class FeedSchema(ma.Schema):
+class FeedSchema(Schema):
     id = ma.fields.Integer()
     scope = ma.fields.String()
     organization_id = ma.fields.Integer()

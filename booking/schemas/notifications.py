@@ -5,7 +5,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from booking.models.notifications import NotificationKind
-from booking.schemas.common import Instant, PageArgs
+from booking.schemas.common import Instant, PageArgs, Schema
 
 KINDS = [kind.value for kind in NotificationKind]
 
@@ -14,7 +14,7 @@ class NotificationListArgs(PageArgs):
     unread = ma.fields.Boolean(load_default=False, metadata={"description": "only unread items"})
 
 
-class NotificationSchema(ma.Schema):
+class NotificationSchema(Schema):
     id = ma.fields.Integer()
     kind = ma.fields.String(metadata={"enum": KINDS})
     subject = ma.fields.String(metadata={"description": "in the caller's language"})
@@ -27,7 +27,7 @@ class NotificationSchema(ma.Schema):
     created_at = Instant()
 
 
-class NotificationPageSchema(ma.Schema):
+class NotificationPageSchema(Schema):
     items = ma.fields.List(ma.fields.Nested(NotificationSchema))
     page = ma.fields.Integer()
     per_page = ma.fields.Integer()
@@ -35,11 +35,11 @@ class NotificationPageSchema(ma.Schema):
     unread = ma.fields.Integer(metadata={"description": "the caller's unread items, all pages"})
 
 
-class NotificationsMarkedSchema(ma.Schema):
+class NotificationsMarkedSchema(Schema):
     marked = ma.fields.Integer()
 
 
-class NotificationPreferencesSchema(ma.Schema):
+class NotificationPreferencesSchema(Schema):
     """Which kinds come by mail too (in-app notifications always come)."""
 
     email = ma.fields.Dict(

@@ -13,7 +13,7 @@ from booking.domain.errors import N_
 from booking.domain.money import ZERO, format_money
 from booking.domain.reservations import ReservationStatus
 from booking.models.reservations import ServiceWay
-from booking.schemas.common import Instant, Money, PageArgs
+from booking.schemas.common import Instant, Money, PageArgs, Schema
 
 Length = ma.validate.Length
 Range = ma.validate.Range
@@ -55,7 +55,7 @@ class UntilField(ma.fields.Field):
         return value.isoformat()
 
 
-class ReservationRecurrenceSchema(ma.Schema):
+class ReservationRecurrenceSchema(Schema):
     freq = ma.fields.String(required=True, validate=OneOf(["daily", "weekly"]))
     interval = ma.fields.Integer(load_default=1, validate=Range(1, 52), strict=True)
     count = ma.fields.Integer(validate=Range(1, 200), strict=True, allow_none=True)
@@ -64,7 +64,7 @@ class ReservationRecurrenceSchema(ma.Schema):
     partial = ma.fields.Boolean(load_default=False)
 
 
-class ReservationRequestSchema(ma.Schema):
+class ReservationRequestSchema(Schema):
     """What a booking (or a place on the waiting list) asks for."""
 
     resource_id = ma.fields.Integer(required=True, strict=True)
@@ -94,16 +94,16 @@ class WaitlistJoinSchema(ReservationRequestSchema):
     pass
 
 
-class ReservationRejectSchema(ma.Schema):
+class ReservationRejectSchema(Schema):
     reason = ma.fields.String(required=True, validate=Length(min=1, max=2000))
 
 
-class ReservationCancelSchema(ma.Schema):
+class ReservationCancelSchema(Schema):
     reason = ma.fields.String(validate=Length(max=2000), allow_none=True)
     scope = ma.fields.String(load_default="this", validate=OneOf(["this", "following"]))
 
 
-class ReservationRescheduleSchema(ma.Schema):
+class ReservationRescheduleSchema(Schema):
     start = Instant(required=True)
     end = Instant(required=True)
     units = ma.fields.Integer(strict=True, validate=Range(1, MAX_UNITS), allow_none=True)
@@ -113,13 +113,13 @@ class ReservationRescheduleSchema(ma.Schema):
         _end_after_start(data)
 
 
-class ReservationMomentSchema(ma.Schema):
+class ReservationMomentSchema(Schema):
     """Check-in and check-out: the time, when not now."""
 
     at = Instant(allow_none=True)
 
 
-class ReservationCompleteSchema(ma.Schema):
+class ReservationCompleteSchema(Schema):
     actual_start = Instant(allow_none=True)
     actual_end = Instant(allow_none=True)
     actual_units = ma.fields.Integer(strict=True, validate=Range(1, MAX_UNITS), allow_none=True)
@@ -133,12 +133,12 @@ class ReservationCompleteSchema(ma.Schema):
         _end_after_start(data, "actual_start", "actual_end")
 
 
-class ReservationRatingInSchema(ma.Schema):
+class ReservationRatingInSchema(Schema):
     score = ma.fields.Integer(required=True, strict=True, validate=Range(1, 5))
     comment = ma.fields.String(validate=Length(max=2000), allow_none=True)
 
 
-class ReservationRatingSchema(ma.Schema):
+class ReservationRatingSchema(Schema):
     id = ma.fields.Integer()
     reservation_id = ma.fields.Integer()
     user_id = ma.fields.Integer()
@@ -155,7 +155,7 @@ def _value(attr: str):
     return get
 
 
-class ReservationSchema(ma.Schema):
+class ReservationSchema(Schema):
     id = ma.fields.Integer()
     resource_id = ma.fields.Integer()
     customer_org_id = ma.fields.Integer()
@@ -202,7 +202,7 @@ def _public_price(snapshot: dict | None) -> dict | None:
     return dict(snapshot) if snapshot else None
 
 
-class ReservationPageSchema(ma.Schema):
+class ReservationPageSchema(Schema):
     items = ma.fields.List(ma.fields.Nested(ReservationSchema))
     page = ma.fields.Integer()
     per_page = ma.fields.Integer()
@@ -220,19 +220,19 @@ class ReservationListArgs(PageArgs):
     scope = ma.fields.String(validate=OneOf(["customer", "lab"]), allow_none=True)
 
 
-class ReservationRefusedOccurrenceSchema(ma.Schema):
+class ReservationRefusedOccurrenceSchema(Schema):
     start = ma.fields.String()
     end = ma.fields.String()
     error = ma.fields.Dict()
 
 
-class ReservationSeriesCreatedSchema(ma.Schema):
+class ReservationSeriesCreatedSchema(Schema):
     series_id = ma.fields.Integer()
     items = ma.fields.List(ma.fields.Nested(ReservationSchema))
     refused = ma.fields.List(ma.fields.Nested(ReservationRefusedOccurrenceSchema))
 
 
-class AvailabilityArgs(ma.Schema):
+class AvailabilityArgs(Schema):
     start = Instant(data_key="from", required=True)
     end = Instant(data_key="to", required=True)
     units = ma.fields.Integer(load_default=1, validate=Range(1, MAX_UNITS))
@@ -243,7 +243,7 @@ class AvailabilityArgs(ma.Schema):
             raise ma.ValidationError(N_("The end must be after the start."), "to")
 
 
-class AvailabilityFreeSchema(ma.Schema):
+class AvailabilityFreeSchema(Schema):
     start = ma.fields.String()
     end = ma.fields.String()
     units = ma.fields.Integer()
@@ -253,14 +253,14 @@ class AvailabilityBusySchema(AvailabilityFreeSchema):
     kind = ma.fields.String(metadata={"description": "booking or blackout"})
 
 
-class AvailabilitySchema(ma.Schema):
+class AvailabilitySchema(Schema):
     resource_id = ma.fields.Integer()
     capacity = ma.fields.Integer()
     free = ma.fields.List(ma.fields.Nested(AvailabilityFreeSchema))
     busy = ma.fields.List(ma.fields.Nested(AvailabilityBusySchema))
 
 
-class WaitlistEntrySchema(ma.Schema):
+class WaitlistEntrySchema(Schema):
     id = ma.fields.Integer()
     resource_id = ma.fields.Integer()
     customer_org_id = ma.fields.Integer()
@@ -278,5 +278,5 @@ class WaitlistEntrySchema(ma.Schema):
     reservation_id = ma.fields.Integer(allow_none=True)
 
 
-class WaitlistListSchema(ma.Schema):
+class WaitlistListSchema(Schema):
     items = ma.fields.List(ma.fields.Nested(WaitlistEntrySchema))

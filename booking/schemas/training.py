@@ -6,7 +6,7 @@ from __future__ import annotations
 import marshmallow as ma
 
 from booking.domain.errors import N_
-from booking.schemas.common import Instant, PageArgs
+from booking.schemas.common import Instant, PageArgs, Schema
 
 Length = ma.validate.Length
 OneOf = ma.validate.OneOf
@@ -14,7 +14,7 @@ OneOf = ma.validate.OneOf
 STATES = ("current", "expired", "revoked")
 
 
-class TrainingGrantSchema(ma.Schema):
+class TrainingGrantSchema(Schema):
     """The trainee by ``user_id`` or ``email``; exactly one of ``resource_id``
     or ``category_id``; ``provider_id`` names the granting lab where the
     caller administers several (a category grant)."""
@@ -39,7 +39,7 @@ class TrainingGrantSchema(ma.Schema):
             raise ma.ValidationError(errors)
 
 
-class TrainingRevokeSchema(ma.Schema):
+class TrainingRevokeSchema(Schema):
     reason = ma.fields.String(validate=Length(max=2000), allow_none=True)
 
 
@@ -57,31 +57,31 @@ class TrainingRegisterArgs(PageArgs):
     state = ma.fields.String(validate=OneOf(STATES), allow_none=True)
 
 
-class TraineeSchema(ma.Schema):
+class TraineeSchema(Schema):
     id = ma.fields.Integer()
     name = ma.fields.String()
     email = ma.fields.String()
 
 
-class GrantorSchema(ma.Schema):
+class GrantorSchema(Schema):
     id = ma.fields.Integer()
     name = ma.fields.String()
 
 
-class TrainedResourceSchema(ma.Schema):
+class TrainedResourceSchema(Schema):
     id = ma.fields.Integer()
     name_zh = ma.fields.String()
     name_en = ma.fields.String()
 
 
-class TrainedCategorySchema(ma.Schema):
+class TrainedCategorySchema(Schema):
     id = ma.fields.Integer()
     code = ma.fields.String()
     name_zh = ma.fields.String()
     name_en = ma.fields.String()
 
 
-class TrainingSchema(ma.Schema):
+class TrainingSchema(Schema):
     """A line of the training register."""
 
     id = ma.fields.Integer(attribute="record.id")
@@ -96,7 +96,7 @@ class TrainingSchema(ma.Schema):
     state = ma.fields.String(metadata={"description": "current, expired or revoked"})
 
 
-class TrainingPageSchema(ma.Schema):
+class TrainingPageSchema(Schema):
     items = ma.fields.List(ma.fields.Nested(TrainingSchema))
     page = ma.fields.Integer()
     per_page = ma.fields.Integer()

@@ -17,7 +17,7 @@ import marshmallow as ma
 from booking.domain import clock
 from booking.domain.errors import N_
 from booking.models.vouchers import AdmissionStatus, RelationKind, VoucherStatus
-from booking.schemas.common import Instant, Money, PageArgs
+from booking.schemas.common import Instant, Money, PageArgs, Schema
 
 Length = ma.validate.Length
 OneOf = ma.validate.OneOf
@@ -100,7 +100,7 @@ def _totals(name: str):
 # --- vouchers -------------------------------------------------------------------
 
 
-class VoucherIssueSchema(ma.Schema):
+class VoucherIssueSchema(Schema):
     holder_org_id = ma.fields.Integer(required=True, strict=True)
     face_value = Money(required=True, minimum=None)
     valid_from = LocalDate(load_default=None, allow_none=True)
@@ -116,7 +116,7 @@ class VoucherIssueSchema(ma.Schema):
     bureau_id = ma.fields.Integer(strict=True, load_default=None, allow_none=True)
 
 
-class VoucherSchema(ma.Schema):
+class VoucherSchema(Schema):
     id = ma.fields.Integer()
     number = ma.fields.String()
     bureau_id = ma.fields.Integer()
@@ -155,21 +155,21 @@ class VoucherListArgs(PageArgs):
     status = ma.fields.String(validate=OneOf([s.value for s in VoucherStatus]))
 
 
-class BatchUploadSchema(ma.Schema):
+class BatchUploadSchema(Schema):
     file = ma.fields.Raw(required=True, metadata={"type": "string", "format": "binary"})
 
 
-class BatchFormSchema(ma.Schema):
+class BatchFormSchema(Schema):
     bureau_id = ma.fields.Integer(load_default=None)
 
 
-class BatchResultSchema(ma.Schema):
+class BatchResultSchema(Schema):
     batch_id = ma.fields.String()
     total = ma.fields.Integer()
     items = ma.fields.List(ma.fields.Nested(VoucherSchema))
 
 
-class LedgerEntrySchema(ma.Schema):
+class LedgerEntrySchema(Schema):
     id = ma.fields.Integer()
     voucher_id = ma.fields.Integer()
     kind = ma.fields.Function(lambda e: str(e.kind))
@@ -181,18 +181,18 @@ class LedgerEntrySchema(ma.Schema):
     at = Instant()
 
 
-class RevokeSchema(ma.Schema):
+class RevokeSchema(Schema):
     reason = ma.fields.String(required=True, validate=Length(min=1, max=500))
 
 
-class AdjustmentSchema(ma.Schema):
+class AdjustmentSchema(Schema):
     amount = Money(required=True, minimum=None)
     reason = ma.fields.String(required=True, validate=Length(min=1, max=500))
     reservation_id = ma.fields.Integer(strict=True, load_default=None, allow_none=True)
     claim_id = ma.fields.Integer(strict=True, load_default=None, allow_none=True)
 
 
-class QuoteRequestSchema(ma.Schema):
+class QuoteRequestSchema(Schema):
     resource_id = ma.fields.Integer(required=True, strict=True)
     start = Instant(required=True)
     end = Instant(required=True)
@@ -201,7 +201,7 @@ class QuoteRequestSchema(ma.Schema):
     other_public_subsidy = ma.fields.Boolean(load_default=False)
 
 
-class QuoteSchema(ma.Schema):
+class QuoteSchema(Schema):
     voucher_id = ma.fields.Integer()
     estimated_cost = Money()
     voucher_share = Money()
@@ -211,7 +211,7 @@ class QuoteSchema(ma.Schema):
 # --- policies --------------------------------------------------------------------
 
 
-class PolicySettingsSchema(ma.Schema):
+class PolicySettingsSchema(Schema):
     require_sme = ma.fields.Boolean()
     require_tech_sme = ma.fields.Boolean()
     annual_cap_per_enterprise = Money(minimum=None)
@@ -249,25 +249,25 @@ class PolicySchema(PolicySettingsSchema):
     created_at = Instant()
 
 
-class PolicyListArgs(ma.Schema):
+class PolicyListArgs(Schema):
     bureau_id = ma.fields.Integer()
 
 
 # --- providers -------------------------------------------------------------------
 
 
-class DocumentSchema(ma.Schema):
+class DocumentSchema(Schema):
     name = ma.fields.String(required=True, validate=Length(min=1, max=200))
     reference = ma.fields.String(required=True, validate=Length(min=1, max=500))
 
 
-class AdmissionApplySchema(ma.Schema):
+class AdmissionApplySchema(Schema):
     provider_id = ma.fields.Integer(required=True, strict=True)
     documents = ma.fields.List(ma.fields.Nested(DocumentSchema), load_default=list)
     service_summary = ma.fields.String(load_default="", validate=Length(max=4000))
 
 
-class AdmissionDecisionSchema(ma.Schema):
+class AdmissionDecisionSchema(Schema):
     credit_check_passed = ma.fields.Boolean(load_default=False)
     credit_check_note = ma.fields.String(load_default=None, validate=Length(max=2000))
     notice_days = ma.fields.Integer(
@@ -276,11 +276,11 @@ class AdmissionDecisionSchema(ma.Schema):
     reason = ma.fields.String(load_default=None, validate=Length(max=2000))
 
 
-class ReasonSchema(ma.Schema):
+class ReasonSchema(Schema):
     reason = ma.fields.String(required=True, validate=Length(min=1, max=2000))
 
 
-class AdmissionSchema(ma.Schema):
+class AdmissionSchema(Schema):
     id = ma.fields.Integer()
     provider_id = ma.fields.Integer()
     provider_name = ma.fields.Function(lambda a: a.provider.name)
@@ -298,12 +298,12 @@ class AdmissionSchema(ma.Schema):
     created_at = Instant()
 
 
-class AdmissionListArgs(ma.Schema):
+class AdmissionListArgs(Schema):
     provider_id = ma.fields.Integer()
     status = ma.fields.String(validate=OneOf([s.value for s in AdmissionStatus]))
 
 
-class CmaCreateSchema(ma.Schema):
+class CmaCreateSchema(Schema):
     number = ma.fields.String(required=True, validate=Length(min=1, max=40))
     scope = ma.fields.String(required=True, validate=Length(min=1, max=4000))
     category_codes = ma.fields.List(ma.fields.String(validate=Length(max=12)), load_default=list)
@@ -311,7 +311,7 @@ class CmaCreateSchema(ma.Schema):
     expires_on = LocalDate(required=True)
 
 
-class CmaSchema(ma.Schema):
+class CmaSchema(Schema):
     id = ma.fields.Integer()
     provider_id = ma.fields.Integer()
     number = ma.fields.String()
@@ -323,13 +323,13 @@ class CmaSchema(ma.Schema):
     created_at = Instant()
 
 
-class RelatedPartyCreateSchema(ma.Schema):
+class RelatedPartyCreateSchema(Schema):
     related_org_id = ma.fields.Integer(required=True, strict=True)
     relation = ma.fields.String(required=True, validate=OneOf([r.value for r in RelationKind]))
     note = ma.fields.String(load_default="", validate=Length(max=2000))
 
 
-class RelatedPartySchema(ma.Schema):
+class RelatedPartySchema(Schema):
     id = ma.fields.Integer()
     org_id = ma.fields.Integer()
     related_org_id = ma.fields.Integer()
