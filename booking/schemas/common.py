@@ -52,8 +52,10 @@ def _plan(schema: ma.Schema) -> list | None:
     plan = []
     for name, field in schema.dump_fields.items():
         attr = field.attribute or name
-        if "." in attr or type(field).get_value is not ma.fields.Field.get_value:
+        if type(field).get_value is not ma.fields.Field.get_value:
             return None
+        if "." in attr:
+            attr = _path_reader(attr.split("."))
         key = field.data_key if field.data_key is not None else name
         plan.append((key, name, attr, field._CHECK_ATTRIBUTE, field.dump_default, field._serialize))
     return plan
@@ -66,7 +68,7 @@ def _dump_one(plan: list, obj: Any) -> dict:
     out = {}
     for key, name, attr, check, default, serialize in plan:
         if check:
-            value = read(obj, attr, ma.missing)
+            value = read(obj, attr, ma.missing) if type(attr) is str else attr(obj)
             if value is ma.missing:
                 value = default() if callable(default) else default
                 if value is ma.missing:
@@ -75,6 +77,21 @@ def _dump_one(plan: list, obj: Any) -> dict:
             value = None
         out[key] = serialize(value, name, obj)
     return out
+
+
+def _path_reader(keys: list[str]):
+    """``a.b.c`` read as marshmallow reads it: step by step, a missing step
+    passing ``missing`` on."""
+
+    def read(obj: Any) -> Any:
+        for key in keys:
+            if hasattr(obj, "__getitem__"):
+                obj = _item_or_attribute(obj, key, ma.missing)
+            else:
+                obj = getattr(obj, key, ma.missing)
+        return obj
+
+    return read
 
 
 def _item_or_attribute(obj: Any, key: str, default: Any) -> Any:
