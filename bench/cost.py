@@ -25,6 +25,7 @@ the limit, whatever else runs beside it.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import random
@@ -129,6 +130,8 @@ def run(url: str, requests: int = 30, profile: str | None = None, log=print) -> 
             "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"application_name": "bench-cost"}},
         }
     )
+    gc.collect()
+    gc.freeze()  # as wsgi.py does for gunicorn's workers
     client = app.test_client()
     admin = psycopg.connect(dsn, autocommit=True)
 
