@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.orm import Session, selectinload
 from zxcvbn import zxcvbn
 
@@ -318,15 +318,9 @@ class TokenUse:
     last_used_at: datetime | None
 
 
-def actor_for_token(
-    session: Session, token: str, ip: str | None = None
-) -> tuple[Actor, TokenUse] | None:
-    """The actor a live API token speaks for, with its memberships of active
-    organisations, in one statement (every API request starts here, so it
-    loads columns, not objects). None for an unknown, revoked or expired
-    token or an inactive user."""
+def _token_actor_statement():
     t, u, m, o = ApiToken, User, Membership, Organization
-    rows = session.execute(
+    return (
         select(
             t.id,
             t.expires_at,
@@ -345,9 +339,23 @@ def actor_for_token(
         .join(u, and_(u.id == t.user_id, u.active.is_(True)))
         .outerjoin(m, m.user_id == u.id)
         .outerjoin(o, o.id == m.organization_id)
-        .where(t.token_hash == hash_token(token))
+        .where(t.token_hash == bindparam("token_hash"))
         .order_by(m.id)
-    ).all()
+    )
+
+
+# Built once: every API request runs it first.
+_TOKEN_ACTOR = _token_actor_statement()
+
+
+def actor_for_token(
+    session: Session, token: str, ip: str | None = None
+) -> tuple[Actor, TokenUse] | None:
+    """The actor a live API token speaks for, with its memberships of active
+    organisations, in one statement (every API request starts here, so it
+    loads columns, not objects). None for an unknown, revoked or expired
+    token or an inactive user."""
+    rows = session.connection().execute(_TOKEN_ACTOR, {"token_hash": hash_token(token)}).all()
     if not rows:
         return None
     first = rows[0]
