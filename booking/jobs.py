@@ -206,7 +206,8 @@ def deliver_outbox(app: Flask, session: Session, now: datetime) -> dict:
     """Send due mails, each in its own transaction (see ``booking.services.mailer``)."""
     settings = mailer.smtp_settings(app.config.get("SMTP_URL"))
     if settings is None:
-        return {"kept": mailer.keep_pending_mails(session, now)}
+        limit = int(setting(app, "MAILER_BATCH"))
+        return {"kept": mailer.keep_pending_mails(session, now, limit=limit)}
     transport = mailer.SmtpTransport(settings, timeout=float(setting(app, "SMTP_TIMEOUT_SECONDS")))
     counts: Counter[str] = Counter()
     mail_from = app.config["MAIL_FROM"]
@@ -217,6 +218,10 @@ def deliver_outbox(app: Flask, session: Session, now: datetime) -> dict:
             claimed = mailer.claim_next(session, clock.now(), mail_from, hold_minutes=hold)
             if claimed is None:
                 break
+            if claimed.failed is not None:  # could not be rendered: retried later
+                session.commit()
+                counts[claimed.failed.status] += 1
+                continue
             if hold:
                 session.commit()
             result = mailer.send(transport, claimed)

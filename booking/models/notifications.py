@@ -95,11 +95,25 @@ class OutboxMail(Base):
     ``message_id`` is fixed when the row is written, so a mail sent again
     after a crash between sending and marking it sent carries the same
     Message-ID and is recognisable as the same mail.
+
+    A mail is written unrendered: ``params`` holds what it says, snapshotted
+    at the change (message ids of subject and summary, their parameters, the
+    link, the recipient's name, extra template values), and ``subject``,
+    ``text_body`` and ``html_body`` are empty until the mailer renders them
+    in ``locale`` when it first delivers (or keeps) the mail; from then on
+    the rendered texts are kept and sent as they are. A mail written
+    rendered (a password reset) has no ``params``. Attachments are made at
+    the change, as they were then.
     """
 
     __tablename__ = "outbox_mails"
     __table_args__ = (
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+        # Rendered (subject and text), or renderable (the snapshot).
+        CheckConstraint(
+            "(subject IS NOT NULL AND text_body IS NOT NULL) OR params IS NOT NULL",
+            name="rendered_or_renderable",
+        ),
         Index("ix_outbox_mails_status_due", "status", "next_attempt_at"),
         Index("ix_outbox_mails_created", "created_at"),
     )
@@ -113,8 +127,9 @@ class OutboxMail(Base):
     kind: Mapped[str] = mapped_column(String(40))
     locale: Mapped[str] = mapped_column(String(10))
     recipient: Mapped[str] = mapped_column(String(254))
-    subject: Mapped[str] = mapped_column(String(300))
-    text_body: Mapped[str] = mapped_column(Text)
+    params: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
+    subject: Mapped[str | None] = mapped_column(String(300))
+    text_body: Mapped[str | None] = mapped_column(Text)
     html_body: Mapped[str | None] = mapped_column(Text)
     status: Mapped[MailStatus] = mapped_column(
         enum_column(MailStatus, "mail_status"), default=MailStatus.PENDING
@@ -128,6 +143,10 @@ class OutboxMail(Base):
     attachments: Mapped[list[OutboxAttachment]] = relationship(
         back_populates="mail", cascade="all, delete-orphan", order_by="OutboxAttachment.id"
     )
+
+    @property
+    def rendered(self) -> bool:
+        return self.subject is not None and self.text_body is not None
 
 
 class OutboxAttachment(Base):

@@ -20,6 +20,14 @@ carries the ``Message-ID`` fixed when the mail was written, so it is
 recognisable as the same mail. A refusal for good (5xx) marks the
 mail failed; a passing trouble (4xx, a lost connection) retries with a
 growing delay until ``MAX_ATTEMPTS``.
+
+Mails are written unrendered (see ``booking.services.notifications``): the
+claim renders a mail the first time it is taken, in its recipient's
+language, and keeps the texts on the row in the claim's transaction, so a
+retry sends the same texts. A mail that cannot be rendered (a template or a
+parameter that fails) is a failed attempt like a refused one: it is retried
+later, and marked failed only after ``MAX_ATTEMPTS``; nothing is lost.
+Without a mail server the mails are rendered when they are kept.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from booking.models.notifications import MailStatus, OutboxMail
+from booking.services import notifications
 
 log = logging.getLogger(__name__)
 
@@ -199,15 +208,50 @@ class Outcome:
     stop: bool = False  # the server is unreachable: try the rest later
 
 
-def keep_pending_mails(session: Session, now: datetime) -> int:
+def keep_pending_mails(session: Session, now: datetime, *, limit: int | None = None) -> int:
     """No SMTP server configured: pending mails stay in the outbox, marked
-    ``kept``, for a platform admin to read."""
+    ``kept``, for a platform admin to read. Those not rendered yet are
+    rendered first (at most ``limit`` of them in one call, the rest at the
+    next); one that cannot be rendered stays pending, its failed attempt
+    recorded, and is tried again when due. Returns how many were kept."""
+    unrendered = (
+        select(OutboxMail)
+        .where(
+            OutboxMail.status == MailStatus.PENDING,
+            OutboxMail.text_body.is_(None),
+            OutboxMail.next_attempt_at <= now,
+        )
+        .order_by(OutboxMail.next_attempt_at, OutboxMail.id)
+        .with_for_update(skip_locked=True)
+    )
+    if limit is not None:
+        unrendered = unrendered.limit(limit)
+    kept = 0
+    for mail in session.scalars(unrendered).all():
+        if _render(mail, now) is None:
+            mail.status = MailStatus.KEPT
+            mail.last_error = None
+            kept += 1
+    session.flush()
     result = session.execute(
         update(OutboxMail)
-        .where(OutboxMail.status == MailStatus.PENDING)
+        .where(OutboxMail.status == MailStatus.PENDING, OutboxMail.text_body.is_not(None))
         .values(status=MailStatus.KEPT, last_error=None)
+        .execution_options(synchronize_session=False)
     )
-    return result.rowcount or 0
+    return kept + (result.rowcount or 0)
+
+
+def _render(mail: OutboxMail, now: datetime) -> Outcome | None:
+    """Render a mail not rendered yet (``notifications.ensure_rendered``);
+    None when it is ready, else the failed attempt, recorded on the row."""
+    try:
+        notifications.ensure_rendered(mail)
+    except Exception as exc:  # a template or a parameter failed: retried like a refusal
+        log.exception("mail %s (%s) cannot be rendered", mail.id, mail.kind)
+        mail.attempts += 1
+        return _failed(mail, now, f"rendering failed: {type(exc).__name__}: {exc}", permanent=False)
+    return None
 
 
 @dataclass
@@ -218,8 +262,11 @@ class Claimed:
     mail_id: int
     recipient: str
     kind: str
-    message: EmailMessage
+    message: EmailMessage | None
     envelope_from: str
+    #: The mail could not be rendered: this attempt failed before any send
+    #: (recorded on the row); nothing is to be sent or recorded.
+    failed: Outcome | None = None
 
 
 @dataclass
@@ -236,7 +283,11 @@ def claim_next(
     another mailer holds skipped (PostgreSQL). With ``hold_minutes`` the mail
     is also held by moving its next attempt that far ahead, so the caller may
     commit before sending (SQLite, where a transaction locks the whole
-    database); a crash then lets it be sent again after the hold."""
+    database); a crash then lets it be sent again after the hold.
+
+    A mail not rendered yet is rendered here and its texts kept; when that
+    fails, the attempt is recorded as failed (retried later) and the
+    ``Claimed`` carries that outcome instead of a message."""
     mail = session.scalar(
         select(OutboxMail)
         .where(OutboxMail.status == MailStatus.PENDING, OutboxMail.next_attempt_at <= now)
@@ -246,15 +297,16 @@ def claim_next(
     )
     if mail is None:
         return None
+    envelope_from = parseaddr(mail_from)[1] or mail_from
+    failed = _render(mail, now)
+    if failed is not None:
+        session.flush()
+        return Claimed(mail.id, mail.recipient, mail.kind, None, envelope_from, failed)
     mail.attempts += 1
     if hold_minutes:
         mail.next_attempt_at = now + timedelta(minutes=hold_minutes)
     claimed = Claimed(
-        mail.id,
-        mail.recipient,
-        mail.kind,
-        build_email(mail, mail_from),
-        parseaddr(mail_from)[1] or mail_from,
+        mail.id, mail.recipient, mail.kind, build_email(mail, mail_from), envelope_from
     )
     session.flush()
     return claimed
@@ -304,6 +356,8 @@ def deliver_next(
     claimed = claim_next(session, now, mail_from)
     if claimed is None:
         return None
+    if claimed.failed is not None:
+        return claimed.failed
     return record(session, claimed, send(transport, claimed), now)
 
 

@@ -28,12 +28,24 @@ database, and every mail one unique key; writes are ``INSERT ... ON CONFLICT
 DO NOTHING``, so a job run twice, by two processes at once, or again after a
 crash sends nothing twice.
 
+Cheap in the request: a change tells all its recipients with a few
+statements whatever their number — the recipients with their mail choice
+in one query, the organisations' names from the session or one query, one
+multi-row insert of inbox items and one of mails (rows in user order, so
+racing writers of the same news wait for each other and never deadlock).
+
 Inbox texts are message ids with parameters, translated when read (the inbox
-follows the reader's language). Mails are rendered once, when written, from
-``templates/emails/<kind>.txt`` and ``.html`` in the recipient's language:
-that rendering needs the Flask app (templates, Babel), which every caller —
-a request or a scheduler job — has pushed; it is the one place this service
-touches Flask, imported where used.
+follows the reader's language). Mails are written unrendered, in the same
+transaction as the change: the row holds its Message-ID, the recipient's
+address and language, and a snapshot of what it says (``OutboxMail.params``:
+message ids, parameters, link, the recipient's name); the mailer renders it
+from ``templates/emails/<kind>.txt`` and ``.html`` in that language when it
+first delivers (or keeps) it, and keeps the texts (``ensure_rendered``); the
+outbox page shows an unrendered mail as it will be rendered
+(``mail_texts``). Attachments (the .ics invitation) are made at the change,
+as the booking is then. Rendering needs the Flask app (templates, Babel),
+which every caller — a request, a scheduler job — has pushed; it is the one
+place this service touches Flask, imported where used.
 
 Marking a notification read is the reader's own view state and is not
 audited; a change of mail preferences is.
@@ -47,10 +59,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from booking import authz
 from booking.authz import Actor
@@ -244,15 +258,15 @@ class Attachment:
 @dataclass
 class Message:
     """What to tell one person: the inbox texts (message ids and parameters),
-    the mail template and its extra context, and how to make attachments in
-    the recipient's language."""
+    the mail template's extra values (JSON, kept with the mail until it is
+    rendered), and how to make attachments in the recipient's language."""
 
     kind: NotificationKind
     params: dict[str, Any]
     link: str | None = None
     target: tuple[str, int] | None = None
     body: str | None = None
-    context: dict[str, Any] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)  # JSON values only
     attachments: Any = None  # callable(locale) -> list[Attachment]
 
     @property
@@ -371,20 +385,41 @@ def members_of(session: Session, org_id: int) -> list[User]:
 def approvers_of(session: Session, resource: Resource) -> list[User]:
     """The resource's named approvers who still belong to the lab, or else
     its provider's admins."""
-    named = list(
-        session.scalars(
-            select(User)
-            .join(ResourceApprover, ResourceApprover.user_id == User.id)
-            .join(Membership, Membership.user_id == User.id)
-            .where(
-                ResourceApprover.resource_id == resource.id,
+    return [user for user, _wants in approvers_with_choice(session, resource)]
+
+
+def approvers_with_choice(
+    session: Session, resource: Resource, kind: NotificationKind | None = None
+) -> list[tuple[User, bool]]:
+    """``approvers_of`` in one query, each with whether they want mail of
+    ``kind`` (True when not asked)."""
+    named_ids = (
+        select(ResourceApprover.user_id)
+        .join(
+            Membership,
+            and_(
+                Membership.user_id == ResourceApprover.user_id,
                 Membership.organization_id == resource.provider_id,
-                User.active.is_(True),
-            )
-            .order_by(User.id)
+            ),
         )
+        .where(ResourceApprover.resource_id == resource.id)
     )
-    return named or admins_of(session, resource.provider_id)
+    admin_ids = select(Membership.user_id).where(
+        Membership.organization_id == resource.provider_id, Membership.role == Role.ADMIN
+    )
+    named = User.id.in_(named_ids)
+    query = select(User, named.label("named")).where(
+        User.active.is_(True), or_(named, User.id.in_(admin_ids))
+    )
+    if kind is not None:
+        query = query.add_columns(NotificationPreference.email).outerjoin(
+            NotificationPreference,
+            and_(NotificationPreference.user_id == User.id, NotificationPreference.kind == kind),
+        )
+    rows = session.execute(query.order_by(User.id)).all()
+    # Without named approvers every row is an admin of the provider.
+    chosen = [row for row in rows if row[1]] or rows
+    return [(row[0], kind is None or row[2] is None or bool(row[2])) for row in chosen]
 
 
 def email_preferences(session: Session, user_id: int) -> dict[NotificationKind, bool]:
@@ -397,22 +432,74 @@ def email_preferences(session: Session, user_id: int) -> dict[NotificationKind, 
     return {kind: chosen.get(kind, True) for kind in NotificationKind}
 
 
-def wants_email(session: Session, user_id: int, kind: NotificationKind) -> bool:
-    chosen = session.scalar(
-        select(NotificationPreference.email).where(
-            NotificationPreference.user_id == user_id, NotificationPreference.kind == kind
-        )
+def email_choices(
+    session: Session, user_ids: Sequence[int], kind: NotificationKind
+) -> dict[int, bool]:
+    """Whether each user wants mail of ``kind``, in one query (a missing
+    preference means yes)."""
+    chosen = dict(
+        session.execute(
+            select(NotificationPreference.user_id, NotificationPreference.email).where(
+                NotificationPreference.user_id.in_(list(user_ids)),
+                NotificationPreference.kind == kind,
+            )
+        ).all()
     )
-    return True if chosen is None else bool(chosen)
+    return {user_id: bool(chosen.get(user_id, True)) for user_id in user_ids}
+
+
+#: What telling a user reads of them.
+RECIPIENT_FIELDS = ("active", "email", "locale", "name")
+
+
+def recipient_with_choice(
+    session: Session, user_id: int, kind: NotificationKind
+) -> tuple[User | None, bool]:
+    """A user to tell, with whether they want mail of ``kind``: one query
+    (the user joined with their choice), or only the choice's when the user
+    is loaded already. (None, False) when there is no such user."""
+    user = session.identity_map.get(identity_key(User, user_id))
+    if user is not None and all(name in user.__dict__ for name in RECIPIENT_FIELDS):
+        return user, email_choices(session, [user_id], kind)[user_id]
+    row = session.execute(
+        select(User, NotificationPreference.email)
+        .outerjoin(
+            NotificationPreference,
+            and_(NotificationPreference.user_id == User.id, NotificationPreference.kind == kind),
+        )
+        .where(User.id == user_id)
+    ).first()
+    if row is None:
+        return None, False
+    return row[0], row[1] is None or bool(row[1])
+
+
+def org_names(session: Session, org_ids: Iterable[int | None]) -> dict[int, dict[str, str]]:
+    """Localized names of organisations: from the session where loaded, the
+    rest in one query (never a lazy load per organisation)."""
+    names: dict[int, dict[str, str]] = {}
+    missing = []
+    for org_id in {i for i in org_ids if i is not None}:
+        org = session.identity_map.get(identity_key(Organization, org_id))
+        loaded = org.__dict__ if org is not None else {}
+        if "name" in loaded and "name_en" in loaded:
+            names[org_id] = localized(loaded["name"], loaded["name_en"])
+        else:
+            missing.append(org_id)
+    if missing:
+        for org_id, name, name_en in session.execute(
+            select(Organization.id, Organization.name, Organization.name_en).where(
+                Organization.id.in_(sorted(missing))
+            )
+        ):
+            names[org_id] = localized(name, name_en)
+    return names
 
 
 # --- writing, at most once --------------------------------------------------------
 
 
-def insert_once(session: Session, model, values: dict[str, Any], keys: Sequence[str]):
-    """``INSERT ... ON CONFLICT (keys) DO NOTHING RETURNING id``: the new row's
-    primary key, or None when a row with the same keys exists (or is being written by a
-    concurrent transaction, which this one then waits for)."""
+def _insert(session: Session, model):
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -420,13 +507,50 @@ def insert_once(session: Session, model, values: dict[str, Any], keys: Sequence[
         from sqlalchemy.dialects.sqlite import insert
     else:  # pragma: no cover - the platform runs on these two
         raise RuntimeError(f"unsupported database {dialect}")
+    return insert(model.__table__)
+
+
+def _row(model, values: dict[str, Any]) -> dict[str, Any]:
+    return {model.__table__.c[k].name: v for k, v in _bind_values(model, values).items()}
+
+
+def insert_once(session: Session, model, values: dict[str, Any], keys: Sequence[str]):
+    """``INSERT ... ON CONFLICT (keys) DO NOTHING RETURNING id``: the new row's
+    primary key, or None when a row with the same keys exists (or is being written by a
+    concurrent transaction, which this one then waits for)."""
     statement = (
-        insert(model.__table__)
-        .values(**{model.__table__.c[k].name: v for k, v in _bind_values(model, values).items()})
+        _insert(session, model)
+        .values(**_row(model, values))
         .on_conflict_do_nothing(index_elements=list(keys))
         .returning(*model.__table__.primary_key.columns)
     )
     return session.execute(statement).scalar_one_or_none()
+
+
+def insert_many(
+    session: Session,
+    model,
+    rows: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    returning: Sequence[str],
+) -> list:
+    """``insert_once`` for many rows: the ``returning`` columns of the rows
+    written; a row whose keys exist (or are being written by a concurrent
+    transaction, which this one waits for) is left out. One statement:
+    SQLAlchemy sends the rows as one multi-row ``INSERT ... ON CONFLICT DO
+    NOTHING RETURNING`` ("insertmanyvalues", up to 1,000 rows a statement),
+    compiled once and cached, unlike ``.values([...])``. Writers of the same
+    rows should send them in the same order, so that two of them at once
+    wait rather than deadlock."""
+    if not rows:
+        return []
+    table = model.__table__
+    statement = (
+        _insert(session, model)
+        .on_conflict_do_nothing(index_elements=list(keys))
+        .returning(*(table.c[name] for name in returning))
+    )
+    return session.execute(statement, [_row(model, values) for values in rows]).all()
 
 
 def _bind_values(model, values: dict[str, Any]) -> dict[str, Any]:
@@ -444,90 +568,144 @@ def _bind_values(model, values: dict[str, Any]) -> dict[str, Any]:
     return filled
 
 
-def notify(session: Session, user: User, message: Message, dedupe_key: str) -> int | None:
-    """Tell ``user`` once: an inbox item and, if they want mail of this kind,
-    an outbox mail in their language. Returns the notification's id, or None
-    when this key was already notified (nothing is written then)."""
-    if not user.active:
-        return None
-    now = clock.now()
-    notification_id = insert_once(
-        session,
-        Notification,
-        {
-            "user_id": user.id,
-            "kind": message.kind,
-            "message": message.subject,
-            "body": message.body_id,
-            "params": message.params,
-            "link": message.link,
-            "target_type": message.target[0] if message.target else None,
-            "target_id": message.target[1] if message.target else None,
-            "dedupe_key": dedupe_key,
-            "created_at": now,
-        },
-        ("user_id", "dedupe_key"),
-    )
-    if notification_id is None:
-        return None
-    if user.email and wants_email(session, user.id, message.kind):
-        queue_mail(session, user, message, f"{dedupe_key}:u{user.id}")
-    return notification_id
+def notify(session: Session, user: User | int, message: Message, dedupe_key: str) -> int | None:
+    """Tell ``user`` (a user or a user's id) once: an inbox item and, if they
+    want mail of this kind, an outbox mail in their language. Returns the
+    notification's id, or None when this key was already notified (nothing
+    is written then) or there is no such user."""
+    if isinstance(user, User):
+        written = notify_all(session, [user], message, dedupe_key)
+    else:
+        found, wants = recipient_with_choice(session, user, message.kind)
+        if found is None:
+            return None
+        written = notify_all(session, [found], message, dedupe_key, wants_email={found.id: wants})
+    return written[0] if written else None
 
 
 def notify_all(
-    session: Session, users: Iterable[User], message: Message, dedupe_key: str
+    session: Session,
+    users: Iterable[User],
+    message: Message,
+    dedupe_key: str,
+    *,
+    wants_email: dict[int, bool] | None = None,
 ) -> list[int]:
-    seen: set[int] = set()
-    written = []
+    """``notify`` for each of ``users`` (each once, the inactive left out),
+    with a few statements whatever their number: one INSERT of the inbox
+    items, one query of the mail preferences (none when ``wants_email``
+    already tells), one INSERT of the mails. Returns the ids of the
+    notifications written, in the order of ``users``."""
+    recipients: dict[int, User] = {}
     for user in users:
-        if user.id in seen:
-            continue
-        seen.add(user.id)
-        found = notify(session, user, message, dedupe_key)
-        if found is not None:
-            written.append(found)
-    return written
+        if user.active and user.id not in recipients:
+            recipients[user.id] = user
+    if not recipients:
+        return []
+    now = clock.now()
+    # Rows in user order: two transactions writing the same news at once
+    # meet on the same first row, and the second waits instead of deadlocking.
+    ordered = sorted(recipients)
+    item = {
+        "kind": message.kind,
+        "message": message.subject,
+        "body": message.body_id,
+        "params": message.params,
+        "link": message.link,
+        "target_type": message.target[0] if message.target else None,
+        "target_id": message.target[1] if message.target else None,
+        "dedupe_key": dedupe_key,
+        "created_at": now,
+    }
+    written = {
+        user_id: notification_id
+        for notification_id, user_id in insert_many(
+            session,
+            Notification,
+            [{**item, "user_id": user_id} for user_id in ordered],
+            ("user_id", "dedupe_key"),
+            ("id", "user_id"),
+        )
+    }
+    mailed = [recipients[i] for i in ordered if i in written and recipients[i].email]
+    if mailed:
+        if wants_email is None:
+            wants_email = email_choices(session, [u.id for u in mailed], message.kind)
+        queue_mails(
+            session, [u for u in mailed if wants_email.get(u.id, True)], message, dedupe_key, now
+        )
+    return [written[i] for i in recipients if i in written]
 
 
-def queue_mail(session: Session, user: User, message: Message, dedupe_key: str) -> int | None:
-    """Render ``message`` in the user's language and put it in the outbox once."""
+def mail_locale(user: User) -> str:
+    return "en" if is_english(user.locale) else "zh_CN"
+
+
+def mail_snapshot(message: Message, user: User) -> dict[str, Any]:
+    """What a mail says, kept with it until it is rendered (JSON)."""
+    return {
+        "subject": message.subject,
+        "summary": message.body_id,
+        "params": message.params,
+        "link": message.link,
+        "name": user.name or "",
+        "context": message.context,
+    }
+
+
+def queue_mails(
+    session: Session, users: Sequence[User], message: Message, dedupe_key: str, now: datetime
+) -> dict[int, int]:
+    """Put ``message`` in the outbox once for each of ``users``, unrendered,
+    in one INSERT; attachments are made now, once per language. Returns the
+    ids of the mails written by user id."""
     from flask import current_app
 
-    locale = "en" if is_english(user.locale) else "zh_CN"
-    subject, text, html = render_mail(message, user, locale)
-    now = clock.now()
-    mail_id = insert_once(
-        session,
-        OutboxMail,
+    if not users:
+        return {}
+    mail_from = current_app.config["MAIL_FROM"]
+    rows = [
         {
-            "dedupe_key": dedupe_key,
-            "message_id": make_message_id(current_app.config["MAIL_FROM"]),
+            "dedupe_key": f"{dedupe_key}:u{user.id}",
+            "message_id": make_message_id(mail_from),
             "user_id": user.id,
             "kind": message.kind.value,
-            "locale": locale,
+            "locale": mail_locale(user),
             "recipient": user.email,
-            "subject": subject[:300],
-            "text_body": text,
-            "html_body": html,
+            "params": mail_snapshot(message, user),
+            "subject": None,
+            "text_body": None,
+            "html_body": None,
             "status": MailStatus.PENDING,
             "attempts": 0,
             "next_attempt_at": now,
             "created_at": now,
-        },
-        ("dedupe_key",),
-    )
-    if mail_id is not None and message.attachments is not None:
-        for item in message.attachments(locale):
-            session.add(
+        }
+        for user in sorted(users, key=lambda u: u.id)
+    ]
+    written = {
+        user_id: mail_id
+        for mail_id, user_id in insert_many(
+            session, OutboxMail, rows, ("dedupe_key",), ("id", "user_id")
+        )
+    }
+    if written and message.attachments is not None:
+        made: dict[str, list[Attachment]] = {}
+        locales = {user.id: mail_locale(user) for user in users}
+        for user_id, mail_id in sorted(written.items()):
+            locale = locales[user_id]
+            if locale not in made:
+                made[locale] = message.attachments(locale)
+            session.add_all(
                 OutboxAttachment(
                     mail_id=mail_id,
                     filename=item.filename,
                     content_type=item.content_type,
                     data=item.data,
                 )
+                for item in made[locale]
             )
-    return mail_id
+    return written
 
 
 def make_message_id(mail_from: str) -> str:
@@ -535,51 +713,111 @@ def make_message_id(mail_from: str) -> str:
     return f"<{uuid.uuid4().hex}@{domain}>"
 
 
-def render_mail(message: Message, user: User, locale: str) -> tuple[str, str, str]:
-    """Subject, text and HTML of a mail in ``locale``."""
+# --- rendering a mail, when it is delivered ----------------------------------------
+
+
+def render_outbox_mail(mail: OutboxMail) -> tuple[str, str, str]:
+    """Subject, text and HTML of an unrendered mail, from its snapshot, in its
+    language. Raises what a template or a parameter gets wrong."""
     from flask import current_app, render_template
     from flask_babel import force_locale, gettext
 
+    snapshot = mail.params
+    if not snapshot:
+        raise ValueError(f"mail {mail.id} has no texts and nothing to render them from")
+    kind = NotificationKind(mail.kind)
+    locale = mail.locale
     base_url = current_app.config["BASE_URL"].rstrip("/")
+    link = snapshot.get("link")
+    # Message ids kept with the mail (not literals: nothing to extract here).
+    subject_id, summary_id = snapshot["subject"], snapshot["summary"]
     with force_locale(locale):
-        params = render_params(message.params, locale, gettext)
+        params = render_params(snapshot.get("params") or {}, locale, gettext)
         context = {
-            "recipient": user,
             "locale": locale,
             "p": params,
-            "subject": gettext(message.subject, **params),
-            "summary": gettext(message.body_id, **params),
             "details": [
-                (gettext(label), params[key])
-                for label, key in DETAILS[message.kind]
-                if params.get(key)
+                (gettext(label), params[key]) for label, key in DETAILS[kind] if params.get(key)
             ],
-            "link": f"{base_url}{message.link}" if message.link else None,
+            "link": f"{base_url}{link}" if link else None,
             "base_url": base_url,
             "preferences_url": f"{base_url}/notifications/preferences",
-            **message.context,
+            **(snapshot.get("context") or {}),
+            "recipient": SimpleNamespace(name=snapshot.get("name") or ""),
+            "subject": gettext(subject_id, **params),
+            "summary": gettext(summary_id, **params),
         }
-        template = f"emails/{message.kind.value}"
+        template = f"emails/{kind.value}"
         text = render_template(f"{template}.txt", **context)
         html = render_template(f"{template}.html", **context)
-    return context["subject"], text, html
+    return context["subject"][:300], text, html
+
+
+def ensure_rendered(mail: OutboxMail) -> None:
+    """Render a mail not rendered yet and keep its texts on the row (flushed
+    with the caller's transaction): it is rendered once, and a retry sends
+    the same texts. Raises, leaving the row as it was, when rendering fails."""
+    if mail.rendered:
+        return
+    subject, text, html = render_outbox_mail(mail)
+    mail.subject, mail.text_body, mail.html_body = subject, text, html
+
+
+@dataclass(frozen=True)
+class MailTexts:
+    """What the outbox page shows of a mail."""
+
+    subject: str
+    text: str
+    html: str | None
+    rendered: bool  # False: not rendered yet, shown as it would be now
+    error: str | None = None  # it cannot be rendered
+
+
+def mail_texts(mail: OutboxMail) -> MailTexts:
+    """A mail's texts for its reader on the outbox page: kept ones as they
+    are; an unrendered one rendered for the page only (nothing is written)."""
+    if mail.rendered:
+        return MailTexts(mail.subject or "", mail.text_body or "", mail.html_body, True)
+    try:
+        subject, text, html = render_outbox_mail(mail)
+    except Exception as exc:  # shown on the page; the mailer records it as an attempt
+        log.warning("mail %s cannot be rendered: %s", mail.id, exc)
+        return MailTexts("", "", None, False, f"{type(exc).__name__}: {exc}")
+    return MailTexts(subject, text, html, False)
+
+
+def mail_subject(mail: OutboxMail) -> str:
+    """A mail's subject for the outbox list: kept, or made from the snapshot
+    (message id and parameters, no template)."""
+    if mail.subject is not None:
+        return mail.subject
+    from flask_babel import force_locale, gettext
+
+    snapshot = mail.params or {}
+    try:
+        subject_id = snapshot["subject"]
+        with force_locale(mail.locale):
+            params = render_params(snapshot.get("params") or {}, mail.locale, gettext)
+            return gettext(subject_id, **params)[:300]
+    except Exception as exc:  # the list still shows the mail
+        log.warning("mail %s has no subject to show: %s", mail.id, exc)
+        return ""
 
 
 # --- reservations ---------------------------------------------------------------
 
 
-def reservation_params(reservation: Reservation) -> dict[str, Any]:
+def reservation_params(session: Session, reservation: Reservation) -> dict[str, Any]:
     resource = reservation.resource
-    customer = reservation.customer_org
+    names = org_names(session, (reservation.customer_org_id, resource.provider_id))
     return {
         "resource": localized(resource.name_zh, resource.name_en),
         "start": instant(reservation.start_at),
         "end": instant(reservation.end_at),
-        "customer": localized(customer.name, customer.name_en) if customer else "",
+        "customer": names.get(reservation.customer_org_id, ""),
         "location": resource.location or "",
-        "provider": localized(resource.provider.name, resource.provider.name_en)
-        if resource.provider
-        else "",
+        "provider": names.get(resource.provider_id, ""),
         "reservation": reservation.id,
     }
 
@@ -590,15 +828,16 @@ def reservation_key(reservation: Reservation, what: str) -> str:
     return f"reservation:{reservation.id}:{what}:{reservation.sequence}:{start}"
 
 
-def reservation_message(reservation: Reservation, kind: NotificationKind, **extra: Any) -> Message:
-    params = reservation_params(reservation)
+def reservation_message(
+    session: Session, reservation: Reservation, kind: NotificationKind, **extra: Any
+) -> Message:
+    params = reservation_params(session, reservation)
     params.update(extra.pop("params", {}))
     return Message(
         kind=kind,
         params=params,
         link=f"/reservations/{reservation.id}",
         target=("reservations", reservation.id),
-        context={"reservation": reservation, **extra.pop("context", {})},
         **extra,
     )
 
@@ -606,6 +845,7 @@ def reservation_message(reservation: Reservation, kind: NotificationKind, **extr
 @events.subscribe("reservation.requested")
 def on_requested(session: Session, name: str, reservation: Reservation, actor=None, **data):
     message = reservation_message(
+        session,
         reservation,
         NotificationKind.REQUEST_RECEIVED,
         params={
@@ -614,35 +854,40 @@ def on_requested(session: Session, name: str, reservation: Reservation, actor=No
         },
     )
     message.link = APPROVAL_QUEUE
+    approvers = approvers_with_choice(session, reservation.resource, message.kind)
     notify_all(
         session,
-        approvers_of(session, reservation.resource),
+        [user for user, _wants in approvers],
         message,
         reservation_key(reservation, "requested"),
+        wants_email={user.id: wants for user, wants in approvers},
     )
 
 
 @events.subscribe("reservation.approved")
 def on_approved(session: Session, name: str, reservation: Reservation, actor=None, **data):
     message = reservation_message(
+        session,
         reservation,
         NotificationKind.APPROVED,
         attachments=lambda locale: [invitation_attachment(session, reservation, locale, "REQUEST")],
     )
-    notify(session, reservation.user, message, reservation_key(reservation, "approved"))
+    notify(session, reservation.user_id, message, reservation_key(reservation, "approved"))
 
 
 @events.subscribe("reservation.rejected")
 def on_rejected(session: Session, name: str, reservation: Reservation, actor=None, **data):
     reason = data.get("reason") or reservation.reason or ""
-    message = reservation_message(reservation, NotificationKind.REJECTED, params={"reason": reason})
-    notify(session, reservation.user, message, reservation_key(reservation, "rejected"))
+    message = reservation_message(
+        session, reservation, NotificationKind.REJECTED, params={"reason": reason}
+    )
+    notify(session, reservation.user_id, message, reservation_key(reservation, "rejected"))
 
 
 @events.subscribe("reservation.expired")
 def on_expired(session: Session, name: str, reservation: Reservation, actor=None, **data):
-    message = reservation_message(reservation, NotificationKind.EXPIRED)
-    notify(session, reservation.user, message, reservation_key(reservation, "expired"))
+    message = reservation_message(session, reservation, NotificationKind.EXPIRED)
+    notify(session, reservation.user_id, message, reservation_key(reservation, "expired"))
 
 
 @events.subscribe("reservation.cancelled")
@@ -650,6 +895,7 @@ def on_cancelled(session: Session, name: str, reservation: Reservation, actor=No
     reason = data.get("reason") or reservation.reason or ""
     invited = invitation_was_sent(session, reservation)
     message = reservation_message(
+        session,
         reservation,
         NotificationKind.CANCELLED,
         params={"reason": reason},
@@ -659,7 +905,7 @@ def on_cancelled(session: Session, name: str, reservation: Reservation, actor=No
             else None
         ),
     )
-    notify(session, reservation.user, message, reservation_key(reservation, "cancelled"))
+    notify(session, reservation.user_id, message, reservation_key(reservation, "cancelled"))
 
 
 #: Body of a move that sends the booking back to the lab for approval.
@@ -680,6 +926,7 @@ def on_rescheduled(session: Session, name: str, reservation: Reservation, actor=
         on_requested(session, name, reservation, actor=actor)
     in_calendar = not waiting or invitation_was_sent(session, reservation)
     message = reservation_message(
+        session,
         reservation,
         NotificationKind.RESCHEDULED,
         params={"previous_start": instant(previous) if previous else ""},
@@ -690,7 +937,7 @@ def on_rescheduled(session: Session, name: str, reservation: Reservation, actor=
             else None
         ),
     )
-    notify(session, reservation.user, message, reservation_key(reservation, "rescheduled"))
+    notify(session, reservation.user_id, message, reservation_key(reservation, "rescheduled"))
 
 
 @events.subscribe("reservation.completed")
@@ -701,6 +948,7 @@ def on_completed(session: Session, name: str, reservation: Reservation, actor=No
     if customer_amount is None and cost is not None:
         customer_amount = cost - voucher_amount
     message = reservation_message(
+        session,
         reservation,
         NotificationKind.COMPLETED,
         params={
@@ -709,7 +957,7 @@ def on_completed(session: Session, name: str, reservation: Reservation, actor=No
             "customer_amount": money(customer_amount),
         },
     )
-    notify(session, reservation.user, message, reservation_key(reservation, "completed"))
+    notify(session, reservation.user_id, message, reservation_key(reservation, "completed"))
 
 
 @events.subscribe("reservation.no_show")
@@ -718,19 +966,19 @@ def on_no_show(session: Session, name: str, reservation: Reservation, actor=None
     lab, or by the scheduler after the grace time), with the fee if any."""
     fee = reservation.final_cost
     message = reservation_message(
+        session,
         reservation,
         NotificationKind.NO_SHOW,
         params={"fee": money(fee) if fee else ""},
-        context={"fee": fee},
+        context={"fee": format_money(fee) if fee else ""},
     )
-    notify(session, reservation.user, message, reservation_key(reservation, "no_show"))
+    notify(session, reservation.user_id, message, reservation_key(reservation, "no_show"))
 
 
 @events.subscribe("reservation.waitlist_offered")
 def on_waitlist_offered(session: Session, name: str, entry: WaitlistEntry, actor=None, **data):
     resource = session.get(Resource, entry.resource_id)
-    user = session.get(User, entry.user_id)
-    if resource is None or user is None:
+    if resource is None:
         return
     offered = entry.offered_at or clock.now()
     deadline = entry.offer_expires_at or data.get("offer_expires_at")
@@ -745,9 +993,10 @@ def on_waitlist_offered(session: Session, name: str, entry: WaitlistEntry, actor
         },
         link=f"/waitlist/{entry.id}",
         target=("waitlist_entries", entry.id),
-        context={"entry": entry},
     )
-    notify(session, user, message, f"waitlist:{entry.id}:offered:{int(offered.timestamp())}")
+    notify(
+        session, entry.user_id, message, f"waitlist:{entry.id}:offered:{int(offered.timestamp())}"
+    )
 
 
 def invitation_was_sent(session: Session, reservation: Reservation) -> bool:
@@ -817,7 +1066,6 @@ def on_voucher_expiring(session: Session, name: str, voucher, actor=None, **data
         params=params,
         link=f"/vouchers/{voucher.id}",
         target=("vouchers", voucher.id),
-        context={"voucher": voucher},
     )
     recipients = admins_of(session, holder.id) or members_of(session, holder.id)
     notify_all(session, recipients, message, voucher_warning_key(voucher))
@@ -842,7 +1090,6 @@ def on_claim_audited(session: Session, name: str, claim, actor=None, **data):
         params=params,
         link=f"/claims/{claim.id}",
         target=("claims", claim.id),
-        context={"claim": claim},
     )
     audited_at = getattr(claim, "audited_at", None) or clock.now()
     notify(session, filer, message, f"claim:{claim.id}:audited:{int(audited_at.timestamp())}")
@@ -902,12 +1149,13 @@ def send_due_reminders(
             if key in done:
                 continue
             message = reservation_message(
+                session,
                 reservation,
                 NotificationKind.REMINDER,
                 params={"minutes": minutes, "hours": minutes // 60},
                 context={"minutes_before": minutes},
             )
-            if notify(session, reservation.user, message, key) is not None:
+            if notify(session, reservation.user_id, message, key) is not None:
                 sent += 1
     return sent
 

@@ -161,6 +161,19 @@ def mails_to(session, address: str) -> list[OutboxMail]:
     )
 
 
+def rendered_mails_to(session, address: str) -> list[OutboxMail]:
+    """The mails to ``address``, rendered as the mailer renders them when it
+    first delivers them (``notifications.ensure_rendered``): mails are
+    written unrendered by the change."""
+    from booking.services import notifications
+
+    mails = mails_to(session, address)
+    for mail in mails:
+        assert not mail.rendered, "a mail is written unrendered"
+        notifications.ensure_rendered(mail)
+    return mails
+
+
 def at(*args) -> datetime:
     """A UTC instant: ``at(2026, 12, 1, 2)``."""
     return datetime(*args, tzinfo=UTC)

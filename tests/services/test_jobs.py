@@ -19,7 +19,13 @@ from booking.models.accounts import ApiToken
 from booking.models.notifications import JobRun, MailStatus, Notification, OutboxMail
 from booking.services import events, notifications
 from tests.factories.accounts import create_user
-from tests.factories.notifications import at, count_rows, mails_to, notifications_of
+from tests.factories.notifications import (
+    at,
+    count_rows,
+    mails_to,
+    notifications_of,
+    rendered_mails_to,
+)
 
 NOW = at(2026, 11, 20, 1)  # Friday 09:00 in Shanghai
 
@@ -123,7 +129,7 @@ def test_a_reminder_mail_speaks_the_users_language(app, session, lab_scene):
     session.commit()
     with time_machine.travel(NOW, tick=False):
         run(app, "send_reminders")
-    (mail,) = mails_to(session, lab_scene.customer.email)
+    (mail,) = rendered_mails_to(session, lab_scene.customer.email)
     assert mail.subject == "Reminder: X-ray diffractometer starts Fri 20 Nov 2026, 11:00"
 
 
@@ -195,7 +201,7 @@ def test_a_voucher_is_warned_about_once_30_days_before_its_last_day(app, session
     assert first.counts == {"warned": 1} and second.counts == {"warned": 0}
     (item,) = notifications_of(session, holder_admin)
     assert item.target_id == soon.id
-    (mail,) = mails_to(session, holder_admin.email)
+    (mail,) = rendered_mails_to(session, holder_admin.email)
     assert mail.subject == f"Innovation voucher {soon.number} expires on 10 Dec 2026"
     assert "Not used yet (CNY): 10000.00" in mail.text_body
 

@@ -12,7 +12,12 @@ from booking.models.notifications import Notification, NotificationKind, OutboxM
 from booking.services import notifications
 from booking.services import reservations as service
 from tests.factories.accounts import actor_of
-from tests.factories.notifications import at, count_rows, mails_to, notifications_of
+from tests.factories.notifications import (
+    at,
+    count_rows,
+    notifications_of,
+    rendered_mails_to,
+)
 
 START = at(2026, 12, 1, 2)  # Tuesday 10:00 in Shanghai
 AFTER = START + timedelta(hours=1)
@@ -34,7 +39,9 @@ def test_the_lab_marking_a_no_show_tells_the_customer_in_chinese_with_the_fee(se
     subject, body = notifications.render_notification(item, "zh_CN")
     assert subject == "预约被记为爽约：X射线衍射仪，2026年12月1日（周二）10:00"
     assert "无人签到，已被记为爽约" in body
-    (mail,) = [m for m in mails_to(session, lab_scene.customer.email) if m.kind == "no_show"]
+    (mail,) = [
+        m for m in rendered_mails_to(session, lab_scene.customer.email) if m.kind == "no_show"
+    ]
     assert mail.subject == subject
     assert "爽约费（元）: 150.00" in mail.text_body
     assert "实验室按其价目表收取爽约费" in mail.text_body
@@ -55,7 +62,7 @@ def test_the_scheduler_marking_no_shows_tells_each_customer_once_in_english(sess
     (item,) = no_show_items(session, lab_scene.customer)
     subject, _ = notifications.render_notification(item, "en")
     assert subject == "Recorded as a no-show: X-ray diffractometer, Tue 1 Dec 2026, 10:00"
-    (mail,) = mails_to(session, lab_scene.customer.email)
+    (mail,) = rendered_mails_to(session, lab_scene.customer.email)
     assert mail.kind == "no_show"
     assert "Nobody checked in to your booking of X-ray diffractometer" in mail.text_body
     # No fee in the price list: none shown, and the mail says nothing was charged.

@@ -20,7 +20,13 @@ from booking.models.notifications import (
 from booking.models.reservations import WaitlistEntry
 from booking.services import events, notifications
 from tests.factories.accounts import actor_of, create_user
-from tests.factories.notifications import at, count_rows, mails_to, notifications_of
+from tests.factories.notifications import (
+    at,
+    count_rows,
+    mails_to,
+    notifications_of,
+    rendered_mails_to,
+)
 
 START = at(2026, 12, 1, 2)  # Tuesday 10:00 in Shanghai
 NOW = at(2026, 11, 20, 1)
@@ -93,7 +99,7 @@ def test_a_move_that_needs_approval_again_asks_the_approvers_and_tells_the_user(
     (item,) = notifications_of(session, lab_scene.customer)
     _subject, body = notifications.render_notification(item, "en")
     assert body.endswith("The lab has to approve the new time.")
-    (mail,) = mails_to(session, lab_scene.customer.email)
+    (mail,) = rendered_mails_to(session, lab_scene.customer.email)
     assert mail.attachments == []  # it was never in the user's calendar
 
 
@@ -149,7 +155,7 @@ def test_a_completed_booking_tells_the_cost_and_the_voucher_share(session, lab_s
         customer_amount=Decimal("600.00"),
     )
     events.publish(session, "reservation.completed", booking)
-    (mail,) = mails_to(session, lab_scene.customer.email)
+    (mail,) = rendered_mails_to(session, lab_scene.customer.email)
     assert "cost 1200.00 CNY, paid by voucher 600.00 CNY, to pay by you 600.00 CNY" in (
         mail.text_body
     )
@@ -176,7 +182,7 @@ def test_a_waiting_list_offer_reaches_the_one_waiting(session, lab_scene):
     events.publish(session, "reservation.waitlist_offered", entry)
     (item,) = notifications_of(session, waiting)
     assert item.kind == NotificationKind.WAITLIST_OFFERED
-    (mail,) = mails_to(session, waiting.email)
+    (mail,) = rendered_mails_to(session, waiting.email)
     assert "Accept it before Fri 20 Nov 2026, 13:00" in mail.text_body
 
 
@@ -193,7 +199,7 @@ def test_an_expiring_voucher_warns_its_holders_admins(session, lab_scene):
     events.publish(session, "voucher.expiring", voucher, balance=Decimal("3500.00"))
     assert kinds(session, holder_admin) == ["voucher_expiring"]
     assert kinds(session, lab_scene.customer) == []  # a member, not an admin
-    (mail,) = mails_to(session, holder_admin.email)
+    (mail,) = rendered_mails_to(session, holder_admin.email)
     assert mail.subject == "Innovation voucher 140100-2026-000007 expires on 31 Dec 2026"
     assert "Not used yet (CNY): 3500.00" in mail.text_body
 
@@ -214,7 +220,7 @@ def test_an_audited_claim_reaches_its_filer(session, lab_scene):
     (item,) = notifications_of(session, filer)
     subject, _body = notifications.render_notification(item, "zh_CN")
     assert subject == "兑付申请 C-2026-0003 审核结果：部分通过"
-    (mail,) = mails_to(session, filer.email)
+    (mail,) = rendered_mails_to(session, filer.email)
     assert mail.subject == "Redemption claim C-2026-0003 audited: partly approved"
 
 

@@ -194,6 +194,7 @@ def outbox():
         "notifications/outbox.html",
         when=when,
         mails=mails,
+        subjects={mail.id: notifications.mail_subject(mail) for mail in mails},
         total=total,
         page=page,
         pages=max(1, -(-total // PER_PAGE)),
@@ -208,7 +209,11 @@ def outbox():
 def outbox_mail(mail_id: int):
     mail = notifications.get_outbox_mail(db.session, current_actor(), mail_id)
     return render_template(
-        "notifications/outbox_mail.html", mail=mail, status_labels=STATUS_LABELS, when=when
+        "notifications/outbox_mail.html",
+        mail=mail,
+        texts=notifications.mail_texts(mail),
+        status_labels=STATUS_LABELS,
+        when=when,
     )
 
 
@@ -218,9 +223,10 @@ def outbox_mail_html(mail_id: int):
     """The HTML version of a mail, as its recipient's mail program shows it:
     sandboxed, no scripts, nothing loaded from elsewhere."""
     mail = notifications.get_outbox_mail(db.session, current_actor(), mail_id)
-    if not mail.html_body:
+    html = notifications.mail_texts(mail).html
+    if not html:
         raise NotFound()
-    response = Response(mail.html_body, mimetype="text/html")
+    response = Response(html, mimetype="text/html")
     response.headers["Content-Security-Policy"] = (
         "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:"
     )
