@@ -117,6 +117,69 @@ def opening_calendar(session: Session, resource: Resource, window: Span) -> Open
     )
 
 
+def _occupants_statement() -> CompoundSelect:
+    """Everything holding time on a resource over a window, with bound
+    parameters (built once: a booking runs it every time)."""
+    start, end = bindparam("start"), bindparam("end")
+    bookings = select(
+        literal("booking", String(12)).label("kind"),
+        Reservation.id,
+        Reservation.busy_start.label("start"),
+        Reservation.busy_end.label("end"),
+        Reservation.units,
+        Reservation.customer_org_id,
+        null().label("reason"),
+    ).where(
+        Reservation.resource_id == bindparam("resource_id"),
+        Reservation.status.in_(LIVE_STATUSES),
+        Reservation.busy_start < end,
+        Reservation.busy_end > start,
+        Reservation.id != bindparam("exclude_reservation_id"),
+    )
+    blackouts = select(
+        literal("blackout", String(12)),
+        Blackout.id,
+        Blackout.start_at,
+        Blackout.end_at,
+        bindparam("capacity", type_=Integer),
+        null(),
+        Blackout.reason,
+    ).where(
+        Blackout.resource_id == bindparam("resource_id"),
+        Blackout.start_at < end,
+        Blackout.end_at > start,
+    )
+    holds = select(
+        literal("hold", String(12)),
+        WaitlistEntry.id,
+        WaitlistEntry.start_at,
+        WaitlistEntry.end_at,
+        WaitlistEntry.units,
+        WaitlistEntry.customer_org_id,
+        null(),
+    ).where(
+        WaitlistEntry.resource_id == bindparam("resource_id"),
+        WaitlistEntry.status == WaitlistStatus.OFFERED,
+        WaitlistEntry.offer_expires_at > bindparam("now"),
+        WaitlistEntry.start_at < bindparam("hold_end"),
+        WaitlistEntry.end_at > bindparam("hold_start"),
+        WaitlistEntry.id != bindparam("exclude_hold_id"),
+    )
+    return union_all(bookings, blackouts, holds)
+
+
+_OCCUPANTS = _occupants_statement()
+
+
+def _connection_flushed(session: Session):
+    """The session's connection, after the flush ``session.execute`` would
+    have made: statements run on it skip the ORM's execution path, which
+    costs more than the statement for rows of plain columns."""
+    if session.autoflush:
+        session.flush()
+    return session.connection()
+
+
 def occupants(
     session: Session,
     resource: Resource,
@@ -129,56 +192,23 @@ def occupants(
     """Everything holding time on ``resource`` that touches ``window``."""
     before = timedelta(minutes=resource.buffer_before_minutes)
     after = timedelta(minutes=resource.buffer_after_minutes)
-    bookings = select(
-        literal("booking", String(12)).label("kind"),
-        Reservation.id,
-        Reservation.busy_start.label("start"),
-        Reservation.busy_end.label("end"),
-        Reservation.units,
-        Reservation.customer_org_id,
-        null().label("reason"),
-    ).where(
-        Reservation.resource_id == resource.id,
-        Reservation.status.in_(LIVE_STATUSES),
-        Reservation.busy_start < window.end,
-        Reservation.busy_end > window.start,
+    rows = _connection_flushed(session).execute(
+        _OCCUPANTS,
+        {
+            "resource_id": resource.id,
+            "start": window.start,
+            "end": window.end,
+            "capacity": resource.capacity,
+            "now": now,
+            "hold_start": window.start - after,
+            "hold_end": window.end + before,
+            # ids start at 1: 0 excludes nothing
+            "exclude_reservation_id": exclude_reservation_id or 0,
+            "exclude_hold_id": exclude_hold_id or 0,
+        },
     )
-    if exclude_reservation_id is not None:
-        bookings = bookings.where(Reservation.id != exclude_reservation_id)
-    blackouts = select(
-        literal("blackout", String(12)),
-        Blackout.id,
-        Blackout.start_at,
-        Blackout.end_at,
-        literal(resource.capacity, Integer),
-        null(),
-        Blackout.reason,
-    ).where(
-        Blackout.resource_id == resource.id,
-        Blackout.start_at < window.end,
-        Blackout.end_at > window.start,
-    )
-    holds = select(
-        literal("hold", String(12)),
-        WaitlistEntry.id,
-        WaitlistEntry.start_at,
-        WaitlistEntry.end_at,
-        WaitlistEntry.units,
-        WaitlistEntry.customer_org_id,
-        null(),
-    ).where(
-        WaitlistEntry.resource_id == resource.id,
-        WaitlistEntry.status == WaitlistStatus.OFFERED,
-        WaitlistEntry.offer_expires_at > now,
-        WaitlistEntry.start_at < window.end + before,
-        WaitlistEntry.end_at > window.start - after,
-    )
-    if exclude_hold_id is not None:
-        holds = holds.where(WaitlistEntry.id != exclude_hold_id)
     found: list[Occupant] = []
-    for kind, row_id, start, end, units, org_id, reason in session.execute(
-        union_all(bookings, blackouts, holds)
-    ):
+    for kind, row_id, start, end, units, org_id, reason in rows:
         if kind == "hold":  # a hold keeps the buffered span its booking would
             start, end = start - before, end + after
         found.append(Occupant(kind, row_id, start, end, units, org_id, reason))
@@ -424,8 +454,7 @@ def occupant_seconds(
     after = resource.buffer_after_minutes * 60
     low = datetime.fromtimestamp(lo, UTC)
     high = datetime.fromtimestamp(hi, UTC)
-    session.flush()  # the connection below does not flush for us
-    connection = session.connection()
+    connection = _connection_flushed(session)
     rows = connection.execute(
         _occupant_seconds_statement(connection.dialect.name),
         {
