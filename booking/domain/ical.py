@@ -330,6 +330,7 @@ def timezone_text(tzid: str) -> bytes:
     ).to_ical()
 
 
+@functools.lru_cache(maxsize=1024)
 def calendar_head(
     name: str,
     tz: ZoneInfo,
@@ -340,7 +341,9 @@ def calendar_head(
 ) -> bytes:
     """Everything of a VCALENDAR up to its first event: the calendar's
     properties (PRODID, VERSION, METHOD, X-WR-CALNAME, REFRESH-INTERVAL,
-    X-PUBLISHED-TTL) and the VTIMEZONE the events' times refer to."""
+    X-PUBLISHED-TTL) and the VTIMEZONE the events' times refer to. The
+    same arguments make the same bytes, so heads are kept (building one
+    with icalendar costs more than the events of a mail)."""
     calendar = Calendar()
     calendar.add("prodid", PRODID)
     calendar.add("version", "2.0")
