@@ -885,7 +885,11 @@ class Generator:
                 self.voucher_state[voucher_id] = state
                 enterprise.vouchers[year] = state
 
-    def ledger(self, w, voucher_id, kind, amount, reservation_id, at, actor, reason=None):
+    def ledger(
+        self, w, voucher_id, kind, amount, reservation_id, at, actor, reason=None, resource_id=None
+    ):
+        """One entry; a booking's entries name its resource, as the
+        application's ledger writer does (models/vouchers.py)."""
         w.add(
             "voucher_ledger_entries",
             {
@@ -894,6 +898,7 @@ class Generator:
                 "kind": kind,
                 "amount": amount,
                 "reservation_id": reservation_id,
+                "resource_id": resource_id,
                 "reason": reason,
                 "actor_user_id": actor,
                 "at": instant(at),
@@ -1687,22 +1692,23 @@ class Generator:
         row["voucher_estimate"] = share
         actor = self.lab_admin[res.provider_id]
         rid = row["id"]
+        on = {"resource_id": row["resource_id"]}
         held = status in ("approved", "in_use", "completed", "no_show") or (
             status == "cancelled" and cancelled_after_approval
         )
         if not held:
             return
-        self.ledger(w, voucher.id, "hold", -share, rid, decided or created, actor)
+        self.ledger(w, voucher.id, "hold", -share, rid, decided or created, actor, **on)
         if status in ("approved", "in_use"):
             voucher.available -= share
             row["voucher_hold"] = share
             return
         if status in ("cancelled", "no_show"):
-            self.ledger(w, voucher.id, "release", share, rid, updated, actor, status)
+            self.ledger(w, voucher.id, "release", share, rid, updated, actor, status, **on)
             return
         # completed: release the hold, redeem the share of the final cost
         at = min(completed_at, voucher.valid_until)
-        self.ledger(w, voucher.id, "release", share, rid, at, actor, "completed")
+        self.ledger(w, voucher.id, "release", share, rid, at, actor, "completed", **on)
         paid = voucher_share(final, voucher.terms, voucher.available)
         row["voucher_amount"] = paid
         row["customer_amount"] = final - paid
@@ -1710,7 +1716,8 @@ class Generator:
             return
         voucher.available -= paid
         voucher.redeemed += paid
-        self.ledger(w, voucher.id, "redeem", -paid, rid, at, actor)
+        self.ledger(w, voucher.id, "redeem", -paid, rid, at, actor, **on)
+        row["redeemed_at"] = instant(at)
         self.confirmation(w, row, res, voucher, at)
         self.claim_line(row, res, voucher, at)
 
@@ -2103,6 +2110,15 @@ CONSISTENCY = {
                 AND abs(coalesce(l.redeemed, 0) - coalesce(r.voucher_amount, 0)) > 0.005)
             OR (r.final_cost IS NOT NULL AND r.voucher_amount IS NOT NULL
                 AND abs(r.voucher_amount + r.customer_amount - r.final_cost) > 0.005)""",
+    "bookings or entries whose settlement facts disagree with the ledger": """
+        SELECT (SELECT count(*) FROM reservations r
+                  LEFT JOIN (SELECT reservation_id, min(at) AS at FROM voucher_ledger_entries
+                              WHERE kind = 'redeem' GROUP BY reservation_id) m
+                    ON m.reservation_id = r.id
+                 WHERE r.redeemed_at <> m.at OR (r.redeemed_at IS NULL) <> (m.at IS NULL))
+             + (SELECT count(*) FROM voucher_ledger_entries e
+                  JOIN reservations r ON r.id = e.reservation_id
+                 WHERE e.resource_id IS NULL OR e.resource_id <> r.resource_id)""",
 }
 
 

@@ -64,6 +64,21 @@ class Reservation(TimestampMixin, Base):
         Index("ix_reservations_customer_start", "customer_org_id", "start_at"),
         Index("ix_reservations_user_start", "user_id", "start_at"),
         Index("ix_reservations_status_start", "status", "start_at"),
+        # The settlement report's bookings redeemed in a period, read from
+        # the index alone on PostgreSQL.
+        Index(
+            "ix_reservations_redeemed_at",
+            "redeemed_at",
+            postgresql_include=[
+                "resource_id",
+                "voucher_id",
+                "final_cost",
+                "voucher_amount",
+                "customer_amount",
+            ],
+            postgresql_where=text("redeemed_at IS NOT NULL"),
+            sqlite_where=text("redeemed_at IS NOT NULL"),
+        ),
         ExcludeConstraint(
             (column("resource_id"), "="),
             (func.tstzrange(column("busy_start"), column("busy_end"), text("'[)'")), "&&"),
@@ -106,6 +121,10 @@ class Reservation(TimestampMixin, Base):
     final_cost: Mapped[Decimal | None]
     voucher_amount: Mapped[Decimal | None]
     customer_amount: Mapped[Decimal | None]
+    # When the voucher paid its share: the earliest ``at`` of the booking's
+    # ``redeem`` ledger entries, written with the entry itself (the ledger's
+    # insert hook in models/vouchers.py; never set by hand).
+    redeemed_at: Mapped[datetime | None]
 
     # What really happened.
     actual_start: Mapped[datetime | None]

@@ -33,9 +33,14 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    or_,
+    select,
     text,
+    update,
 )
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, object_session, relationship
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.types import TypeDecorator
 
 from booking.domain.vouchers import SERVICE_CATEGORIES
@@ -260,8 +265,19 @@ class VoucherLedgerEntry(Base):
             "kind <> 'adjust' OR (reason IS NOT NULL AND reason <> '')",
             name="adjust_has_reason",
         ),
+        CheckConstraint(
+            "reservation_id IS NULL OR resource_id IS NOT NULL",
+            name="booking_entries_name_resource",
+        ),
         Index("ix_voucher_ledger_voucher_kind", "voucher_id", "kind"),
         Index("ix_voucher_ledger_reservation", "reservation_id"),
+        # A period's entries for the settlement report, from the index alone
+        # on PostgreSQL.
+        Index(
+            "ix_voucher_ledger_at",
+            "at",
+            postgresql_include=["kind", "amount", "voucher_id", "resource_id", "reservation_id"],
+        ),
         Index("ix_voucher_ledger_claim", "claim_id"),
     )
 
@@ -270,6 +286,10 @@ class VoucherLedgerEntry(Base):
     kind: Mapped[LedgerKind] = mapped_column(enum_column(LedgerKind, "voucher_ledger_kind"))
     amount: Mapped[Decimal]
     reservation_id: Mapped[int | None] = mapped_column(ForeignKey("reservations.id"))
+    # The booking's resource (a booking never changes resource), so that the
+    # settlement report groups a period's entries by provider and category
+    # without reading the bookings. Filled on insert (``_entry_names_resource``).
+    resource_id: Mapped[int | None] = mapped_column(ForeignKey("resources.id"))
     claim_id: Mapped[int | None] = mapped_column(ForeignKey("claims.id"))
     reason: Mapped[str | None] = mapped_column(Text)
     actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -282,6 +302,55 @@ class VoucherLedgerEntry(Base):
 @event.listens_for(VoucherLedgerEntry, "before_delete")
 def _ledger_is_append_only(_mapper, _connection, target):
     raise RuntimeError(f"voucher ledger entry {target.id} is append-only")
+
+
+# What the settlement report reads instead of joining every entry to its
+# booking, written by the insert of the entry itself, so that no writer of the
+# ledger (the services' ``_append``, fixtures, scripts using the ORM) can leave
+# it out. Writers in plain SQL (the benchmarks' loaders) fill both themselves;
+# the CHECK ``booking_entries_name_resource`` refuses an entry without its
+# resource. tests/services/test_settlement_facts.py recomputes both from the
+# raw rows.
+
+
+@event.listens_for(VoucherLedgerEntry, "before_insert")
+def _entry_names_resource(_mapper, connection, target):
+    if target.reservation_id is not None and target.resource_id is None:
+        from booking.models.reservations import Reservation
+
+        target.resource_id = connection.scalar(
+            select(Reservation.resource_id).where(Reservation.id == target.reservation_id)
+        )
+
+
+@event.listens_for(VoucherLedgerEntry, "after_insert")
+def _redeem_dates_booking(_mapper, connection, target):
+    """A ``redeem`` entry sets its booking's ``redeemed_at`` (the earliest
+    redemption), and the booking loaded in the session sees it."""
+    if target.kind != LedgerKind.REDEEM or target.reservation_id is None:
+        return
+    from booking.models.reservations import Reservation
+
+    table = Reservation.__table__
+    connection.execute(
+        update(table)
+        .where(
+            table.c.id == target.reservation_id,
+            or_(table.c.redeemed_at.is_(None), table.c.redeemed_at > target.at),
+        )
+        .values(redeemed_at=target.at)
+    )
+    session = object_session(target)
+    if session is not None:
+        booking = session.identity_map.get(identity_key(Reservation, target.reservation_id))
+        if booking is not None:
+            set_committed_value(
+                booking,
+                "redeemed_at",
+                connection.scalar(
+                    select(table.c.redeemed_at).where(table.c.id == target.reservation_id)
+                ),
+            )
 
 
 event.listen(
