@@ -23,7 +23,8 @@ expired and no-show bookings are never usage); a booking's usage span is
 
 - booking figures (bookings, total fees, voucher share, customer share) are
   those of the voucher bookings **redeemed in the period** (the ledger's
-  ``redeem`` entry dated in it), read from the bookings themselves;
+  ``redeem`` entry dated in it, kept on the booking as ``redeemed_at`` by the
+  entry's insert), read from the bookings themselves;
 - ledger figures are the ledger entries dated in the period: ``held`` (put
   on hold when bookings were approved), ``redeemed``, ``expired``;
 - claim figures are those of the period's redeemed bookings, as they stand:
@@ -38,6 +39,11 @@ expired and no-show bookings are never usage); a booking's usage span is
   ledger's redeem entries, and the local and outbound lines (the money of
   the region's own vouchers) with the ledger of those vouchers summed
   straight, without the report's joins.
+
+Speed: the ledger's figures are summed from the period's entries alone (each
+booking entry names the booking's resource), the bookings' and claims' from
+the bookings redeemed in the period (an index on ``redeemed_at``): no
+statement joins the period's ledger to the bookings (``_settlement_sums``).
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ from sqlalchemy import (
     literal,
     literal_column,
     or_,
+    outerjoin,
     select,
     text,
     true,
@@ -107,6 +114,7 @@ UNIT_WORDS = {
 FEE_CLASSES = ("enterprise", "academic", "internal")
 #: Memory for sorts and hashes of one report query (PostgreSQL ``work_mem``).
 REPORT_WORK_MEM = "64MB"
+FEN = Decimal("0.01")
 
 
 # --- replica -------------------------------------------------------------------------
@@ -164,9 +172,13 @@ class _Sql:
 
     def tune_for_reports(self, session: Session) -> None:
         """Let this transaction's sorts and hashes stay in memory (a report
-        groups hundreds of thousands of rows; the default 4 MB spills)."""
+        groups hundreds of thousands of rows; the default 4 MB spills), and
+        keep the JIT compiler out of it."""
         if self.pg:
             session.execute(text(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'"))
+            # Compiling a report's expressions costs more than it saves (half a
+            # second at a million bookings); the plans are scans and hashes.
+            session.execute(text("SET LOCAL jit = off"))
 
     def least(self, a, b) -> ColumnElement:
         return func.least(a, b) if self.pg else func.min(a, b)
@@ -189,8 +201,11 @@ class _Sql:
         if value is None:
             return ZERO
         if self.pg:
-            return Decimal(value).quantize(Decimal("0.01"))
-        return (Decimal(round(float(value))) / 100).quantize(Decimal("0.01"))
+            # A sum of NUMERIC(14,2) comes back with its two places already.
+            if type(value) is Decimal and value.as_tuple().exponent == -2:
+                return value
+            return Decimal(value).quantize(FEN)
+        return (Decimal(round(float(value))) / 100).quantize(FEN)
 
     def month_key(self, column, months: list[tuple[str, datetime, datetime]]) -> ColumnElement:
         """``'YYYY-MM'`` of an instant already known to lie within ``months``."""
@@ -500,16 +515,34 @@ def _usage_figures(session, sql: _Sql, usage, by_provider: bool) -> UsageFigures
         money = [sql.money_column(x if x is not None else zero_money) for x in (m1, m2)]
         return select(literal(tag).label("tag"), key.label("key"), *numbers, *money)
 
-    def served(tag, column, by):
-        """Per ``by`` (or overall): how many distinct ``column`` values, and
-        how many of them external."""
-        keys = [by] if by is not None else []
-        inner = (
-            select(*keys, column, func.max(u.external).label("ext"))
-            .group_by(*keys, column)
-            .subquery()
+    def pairs(column):
+        """Each (instrument, ``column`` value) once, external if any of its
+        bookings was: what every distinct count below is counted from,
+        instead of the usage rows (tens of thousands of pairs, not hundreds
+        of thousands of bookings)."""
+        return (
+            select(
+                u.resource_id,
+                u.provider_id,
+                column.label("who"),
+                func.max(u.external).label("ext"),
+            )
+            .group_by(u.resource_id, u.provider_id, column)
+            .cte(f"pairs_{column.name}")
+            .prefix_with("MATERIALIZED")
         )
-        key = inner.c[by.name] if by is not None else literal(0)
+
+    def served(tag, seen, by):
+        """Per ``by`` (or overall): how many distinct ``who`` of the pairs
+        ``seen``, and how many of them external."""
+        p = seen.c
+        if by == "resource_id":  # the pairs are already distinct per instrument
+            stmt = branch(tag, p.resource_id, func.count(), func.coalesce(func.sum(p.ext), 0))
+            return stmt.select_from(seen).group_by(p.resource_id)
+        keys = [p[by]] if by is not None else []
+        inner = select(*keys, p.who, func.max(p.ext).label("ext")).group_by(*keys, p.who)
+        inner = inner.subquery()
+        key = inner.c[by] if by is not None else literal(0)
         stmt = branch(tag, key, func.count(), func.coalesce(func.sum(inner.c.ext), 0))
         stmt = stmt.select_from(inner)
         return stmt.group_by(key) if by is not None else stmt
@@ -530,11 +563,12 @@ def _usage_figures(session, sql: _Sql, usage, by_provider: bool) -> UsageFigures
             "m", u.month, func.sum(u.effective), func.sum(case((ext, u.effective), else_=0.0))
         ).group_by(u.month),
     ]
-    wanted = [("iu", u.user_id, u.resource_id), ("io", u.customer_org_id, u.resource_id)]
-    wanted += [("tu", u.user_id, None), ("to", u.customer_org_id, None)]
+    users, orgs = pairs(u.user_id), pairs(u.customer_org_id)
+    wanted = [("iu", users, "resource_id"), ("io", orgs, "resource_id")]
+    wanted += [("tu", users, None), ("to", orgs, None)]
     if by_provider:
-        wanted += [("pu", u.user_id, u.provider_id), ("po", u.customer_org_id, u.provider_id)]
-    branches += [served(tag, column, by) for tag, column, by in wanted]
+        wanted += [("pu", users, "provider_id"), ("po", orgs, "provider_id")]
+    branches += [served(tag, seen, by) for tag, seen, by in wanted]
     figures = UsageFigures()
     users: dict[tuple[str, int], tuple[int, int]] = {}
     for row in session.execute(union_all(*branches)):
@@ -625,7 +659,9 @@ def _holiday_calendar(session) -> HolidayCalendar:
     return HolidayCalendar({day: (kind.value, name) for day, kind, name in rows})
 
 
-def _instrument_facts(session, programme, scope, service_url: str) -> list[rules.InstrumentFacts]:
+def _instrument_facts(
+    session, programme, scope, service_url: str, fees: dict[int, str]
+) -> list[rules.InstrumentFacts]:
     parent = aliased(Category)
     provider = aliased(Organization)
     stmt = (
@@ -671,6 +707,7 @@ def _instrument_facts(session, programme, scope, service_url: str) -> list[rules
                 status=row[13].value,
                 nrii_reported_on=row[14],
                 service_url=service_url.format(id=row[0]) if service_url else "",
+                fee=fees.get(row[0], ""),
             )
         )
     return facts
@@ -700,10 +737,10 @@ def open_sharing_report(
     usage = _usage_rows(sql, settings, scope, year, tz)
     resource_ids = select(Resource.id).where(*_in_scope_resources(settings, scope))
 
-    facts = _instrument_facts(session, settings, scope, service_url)
+    fees = _fees(session, resource_ids)
+    facts = _instrument_facts(session, settings, scope, service_url, fees)
     figures = _usage_figures(session, sql, usage, by_provider)
     trainings = _trainings(session, sql, resource_ids, year_start, year_end)
-    fees = _fees(session, resource_ids)
     today = clock.now().astimezone(tz).date()
     accepted = [f.accepted_on for f in facts if f.accepted_on is not None]
     working_days = rules.WorkingDays(
@@ -718,10 +755,7 @@ def open_sharing_report(
         usage_numbers = rules.InstrumentUsage(
             **numbers, trainings=trainings.get(fact.resource_id, 0)
         )
-        fact_with_fee = _with_fee(fact, fees.get(fact.resource_id, ""))
-        lines.append(
-            rules.instrument_line(fact_with_fee, usage_numbers, settings, working_days, today)
-        )
+        lines.append(rules.instrument_line(fact, usage_numbers, settings, working_days, today))
     lines.sort(key=rules.instrument_order)
 
     year_last_day = date(year, 12, 31)
@@ -761,12 +795,6 @@ def open_sharing_report(
     )
 
 
-def _with_fee(fact: rules.InstrumentFacts, fee: str) -> rules.InstrumentFacts:
-    from dataclasses import replace
-
-    return replace(fact, fee=fee)
-
-
 # --- voucher settlement --------------------------------------------------------------------------
 
 
@@ -784,13 +812,16 @@ class SettlementReport:
     labels: dict[str, str] = field(default_factory=dict)
 
 
-def _flow_expr(voucher, provider, region: str | None) -> ColumnElement:
+def _flow_of(issuing_region, provider_region, region: str | None) -> ColumnElement:
+    """Local, outbound or inbound, seen from ``region``, of money from a
+    voucher issued in ``issuing_region`` to a provider in ``provider_region``
+    (None: an entry of no provider, an expiry, counts as local)."""
     if region is None:
         return literal_column(f"'{rules.Flow.LOCAL.value}'")
-    ours = _starts_with(voucher.issuing_region, region)
-    here = _starts_with(provider.region, region)
+    ours = _starts_with(issuing_region, region)
+    here = _starts_with(provider_region, region)
     return case(
-        (and_(ours, or_(provider.region.is_(None), here)), rules.Flow.LOCAL.value),
+        (and_(ours, or_(provider_region.is_(None), here)), rules.Flow.LOCAL.value),
         (ours, rules.Flow.OUTBOUND.value),
         else_=rules.Flow.INBOUND.value,
     )
@@ -821,91 +852,8 @@ def settlement_report(
     sql = _Sql(session)
     sql.tune_for_reports(session)
 
-    entry = VoucherLedgerEntry
-    voucher = aliased(Voucher)
-    resource = aliased(Resource)
-    provider = aliased(Organization)
-    booking = aliased(Reservation)
-    line = aliased(ClaimLine)
-    claim = aliased(Claim)
-
-    # One row per ledger entry of the period (hold, redeem, expire). The
-    # booking's own figures and its claim line count on its redeem entry
-    # only: a booking is redeemed once, and were it redeemed twice, its
-    # voucher share would count twice and the reconciliation below would
-    # say so. Grouping is by plain columns of a subquery: PostgreSQL cannot
-    # tell that two parameterised expressions are the same one.
-    kind = entry.kind
-    redeem = kind == "redeem"
-    live_line = (
-        select(
-            line.reservation_id,
-            line.voucher_amount,
-            line.status.label("line_status"),
-            claim.status.label("claim_status"),
-        )
-        .join(claim, claim.id == line.claim_id)
-        .where(line.status != "rejected", claim.status.in_(FILED_CLAIM_STATUSES))
-        .subquery("live_line")
-    )
-    keys = {
-        "month": sql.month_key(entry.at, months),
-        "provider": resource.provider_id,
-        "enterprise": voucher.holder_org_id,
-        "category": resource.service_category,
-        "region": voucher.issuing_region,
-    }
-
-    def on_redeem(value, *conditions):
-        return case((and_(redeem, *conditions), value), else_=0)
-
-    approved = live_line.c.line_status == "approved"
-    rows = (
-        select(
-            keys[group_by].label("key"),
-            _flow_expr(voucher, provider, scope.region).label("flow"),
-            on_redeem(1).label("bookings"),
-            on_redeem(booking.final_cost).label("total_fees"),
-            on_redeem(booking.voucher_amount).label("voucher_share"),
-            on_redeem(booking.customer_amount).label("customer_share"),
-            case((kind == "hold", -entry.amount), else_=0).label("held"),
-            case((redeem, -entry.amount), else_=0).label("redeemed"),
-            on_redeem(live_line.c.voucher_amount).label("claimed"),
-            on_redeem(live_line.c.voucher_amount, approved).label("approved"),
-            on_redeem(
-                live_line.c.voucher_amount, approved, live_line.c.claim_status == "paid"
-            ).label("paid"),
-            case((kind == "expire", -entry.amount), else_=0).label("expired"),
-        )
-        .select_from(entry)
-        .join(voucher, voucher.id == entry.voucher_id)
-        .outerjoin(booking, booking.id == entry.reservation_id)
-        .outerjoin(resource, resource.id == booking.resource_id)
-        .outerjoin(provider, provider.id == resource.provider_id)
-        .outerjoin(live_line, and_(live_line.c.reservation_id == entry.reservation_id, redeem))
-        .where(
-            entry.at >= sql.instant(start),
-            entry.at < sql.instant(end),
-            kind.in_(("hold", "redeem", "expire")),
-            or_(
-                _starts_with(voucher.issuing_region, scope.region),
-                _starts_with(provider.region, scope.region),
-            ),
-        )
-        .subquery("rows")
-    )
-    c = rows.c
+    grouped = _settlement_sums(sql, scope, group_by, start, end, months).subquery("grouped")
     amounts = rules.SETTLEMENT_AMOUNTS
-    grouped = (
-        select(
-            c.key,
-            c.flow,
-            func.coalesce(func.sum(c.bookings), 0).label("bookings"),
-            *[sql.plain_money(sql.money_sum(c[name])).label(name) for name in amounts],
-        )
-        .group_by(c.key, c.flow)
-        .subquery("grouped")
-    )
     g = grouped.c
     # Names of lab and enterprise groups joined in the database (a list of
     # thousands of ids as parameters costs more than the join).
@@ -918,20 +866,24 @@ def settlement_report(
         stmt = select(g, literal(None).label("name"), literal(None).label("org_region"))
     lines = []
     labels: dict[str, str] = {}
-    for r in session.execute(stmt):
-        key_text = "" if r.key is None else str(getattr(r.key, "value", r.key))
-        label, line_region = r.name or key_text, r.org_region
+    flows = {f.value: f for f in rules.Flow}
+    money = sql.money
+    first, last = 3, 3 + len(amounts)  # key, flow, bookings, the amounts, name, org_region
+    for row in session.execute(stmt):
+        key, name, org_region = row[0], row[last], row[last + 1]
+        key_text = "" if key is None else str(getattr(key, "value", key))
+        label, line_region = name or key_text, org_region
         if group_by == "region" and key_text:
             label, line_region = region_name(key_text), key_text
         labels[key_text] = label
         lines.append(
             rules.SettlementLine(
-                key=key_text,
-                label=label,
-                flow=rules.Flow(r.flow),
+                key_text,
+                label,
+                flows[row[1]],
+                int(row[2] or 0),
                 region=line_region,
-                bookings=int(r.bookings or 0),
-                **{name: sql.money(getattr(r, name)) for name in amounts},
+                **dict(zip(amounts, map(money, row[first:last]), strict=True)),
             )
         )
     flow_order = {rules.Flow.LOCAL: 0, rules.Flow.OUTBOUND: 1, rules.Flow.INBOUND: 2}
@@ -965,6 +917,168 @@ def settlement_report(
         generated_at=clock.now(),
         labels=labels,
     )
+
+
+def _settlement_sums(sql: _Sql, scope: SettlementScope, group_by: str, start, end, months):
+    """The report's figures per group and flow, summed by the database in
+    two branches that never join the ledger to the bookings:
+
+    - the ledger's: the period's hold, redeem and expire entries, each
+      naming its voucher and the resource of its booking (``resource_id``,
+      written with the entry): a scan of the index on ``at``;
+    - the bookings': the bookings redeemed in the period (``redeemed_at``,
+      the first redeem entry's instant, written with it) with their live claim
+      line: a scan of the partial index on ``redeemed_at``.
+
+    Each branch sums its rows by resource and voucher facts first (one join
+    per row: the voucher), then joins the groups, far fewer, to their
+    resource and provider to give them their group key and flow.
+
+    A booking redeemed twice would count once on the bookings' side and twice
+    in the ledger: the reconciliation's ``voucher_share`` check says so.
+    Returns a select of ``key, flow, bookings`` and the amounts; on SQLite the
+    amounts are whole fen."""
+    amounts = rules.SETTLEMENT_AMOUNTS
+    zero = sql.money_column(literal(0))
+
+    def branch(source, when, resource_id, voucher_id, where, keys: dict, sums: dict, then):
+        """``keys`` and ``sums``: the first step's own group keys and per-row
+        money; ``then(columns)``: the report's figures from the first step's
+        columns (name -> expression)."""
+        voucher = aliased(Voucher)
+        own = {"rid": resource_id, "issuing": voucher.issuing_region}
+        if group_by == "enterprise":
+            own["holder"] = voucher.holder_org_id
+        if group_by == "month":
+            own["month"] = sql.month_key(when, months)
+        own.update(keys)
+        # Grouping by plain columns of a subquery: PostgreSQL cannot tell that
+        # two parameterised expressions are the same one.
+        rows = (
+            select(
+                *[expr.label(name) for name, expr in own.items()],
+                *[expr.label(name) for name, expr in sums.items()],
+            )
+            .select_from(source)
+            .join(voucher, voucher.id == voucher_id)
+            .where(*where)
+            .subquery()
+        )
+        r = rows.c
+        first = (
+            select(
+                *[r[name] for name in own],
+                func.count().label("rows"),
+                *[sql.money_sum(r[name]).label(name) for name in sums],
+            )
+            .group_by(*[r[name] for name in own])
+            .subquery()
+        )
+        g = first.c
+        resource = aliased(Resource)
+        provider = aliased(Organization)
+        key = {
+            "month": g.month if group_by == "month" else None,
+            "provider": resource.provider_id,
+            "enterprise": g.holder if group_by == "enterprise" else None,
+            "category": resource.service_category,
+            "region": g.issuing,
+        }[group_by]
+        figures = then(g)
+        grouped = (
+            select(
+                key.label("key"),
+                _flow_of(g.issuing, provider.region, scope.region).label("flow"),
+                *[figures.get(name, literal(0)).label(name) for name in ("bookings", *amounts)],
+            )
+            .select_from(first)
+            .outerjoin(resource, resource.id == g.rid)
+            .outerjoin(provider, provider.id == resource.provider_id)
+            .where(
+                or_(
+                    _starts_with(g.issuing, scope.region),
+                    _starts_with(provider.region, scope.region),
+                )
+            )
+            .subquery()
+        )
+        c = grouped.c
+        return select(
+            c.key,
+            c.flow,
+            func.coalesce(func.sum(c.bookings), 0).label("bookings"),
+            *[
+                sql.money_column(func.coalesce(func.sum(c[name]), 0)).label(name)
+                if name in figures
+                else zero.label(name)
+                for name in amounts
+            ],
+        ).group_by(c.key, c.flow)
+
+    entry = VoucherLedgerEntry
+
+    def ledger_figures(g):
+        def of(kind):
+            return case((g.kind == kind, -g.amount), else_=0)
+
+        return {"held": of("hold"), "redeemed": of("redeem"), "expired": of("expire")}
+
+    ledger = branch(
+        entry,
+        entry.at,
+        entry.resource_id,
+        entry.voucher_id,
+        [
+            entry.at >= sql.instant(start),
+            entry.at < sql.instant(end),
+            entry.kind.in_(("hold", "redeem", "expire")),
+        ],
+        {"kind": entry.kind},
+        {"amount": entry.amount},
+        ledger_figures,
+    )
+    booking = Reservation
+    line = aliased(ClaimLine)
+    claim = aliased(Claim)
+    live_line = (
+        select(
+            line.reservation_id,
+            line.voucher_amount,
+            line.status.label("line_status"),
+            claim.status.label("claim_status"),
+        )
+        .join(claim, claim.id == line.claim_id)
+        .where(line.status != "rejected", claim.status.in_(FILED_CLAIM_STATUSES))
+        .subquery("live_line")
+    )
+    approved = live_line.c.line_status == "approved"
+    claimed = func.coalesce(live_line.c.voucher_amount, 0)
+    booking_sums = {
+        "total_fees": func.coalesce(booking.final_cost, 0),
+        "voucher_share": func.coalesce(booking.voucher_amount, 0),
+        "customer_share": func.coalesce(booking.customer_amount, 0),
+        "claimed": claimed,
+        "approved": case((approved, claimed), else_=0),
+        "paid": case((and_(approved, live_line.c.claim_status == "paid"), claimed), else_=0),
+    }
+    bookings = branch(
+        outerjoin(booking, live_line, live_line.c.reservation_id == booking.id),
+        booking.redeemed_at,
+        booking.resource_id,
+        booking.voucher_id,
+        [booking.redeemed_at >= sql.instant(start), booking.redeemed_at < sql.instant(end)],
+        {},
+        booking_sums,
+        lambda g: {"bookings": g.rows, **{name: g[name] for name in booking_sums}},
+    )
+    both = union_all(ledger, bookings).subquery("both")
+    b = both.c
+    return select(
+        b.key,
+        b.flow,
+        func.sum(b.bookings).label("bookings"),
+        *[sql.plain_money(func.sum(b[name])).label(name) for name in amounts],
+    ).group_by(b.key, b.flow)
 
 
 def _ledger_sums(session, sql, scope, start, end) -> dict[str, Decimal]:
