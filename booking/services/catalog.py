@@ -13,13 +13,27 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from importlib import resources as package_files
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Integer, and_, any_, bindparam, delete, exists, func, or_, select, text
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    any_,
+    bindparam,
+    cast,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -1018,13 +1032,23 @@ def _query_problems(session: Session, query: SearchQuery) -> tuple[dict, list[in
     return errors, category_ids
 
 
+# The search is built from the tables' columns (Core): no ORM entities, so
+# neither building nor running it goes through the ORM's machinery.
+_RESOURCES = Resource.__table__
+_RC = Resource.__table__.c
+_PC = PriceRule.__table__.c
+_BC = Reservation.__table__.c
+_XC = Blackout.__table__.c
+_CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
+
+
 def _current_price_clause(customer_class: str, now: datetime):
     return and_(
-        PriceRule.resource_id == Resource.id,
-        PriceRule.customer_class == CustomerClass(customer_class),
-        PriceRule.published.is_(True),
-        PriceRule.effective_from <= now,
-        or_(PriceRule.effective_until.is_(None), PriceRule.effective_until > now),
+        _PC.resource_id == _RC.id,
+        _PC.customer_class == CustomerClass(customer_class),
+        _PC.published.is_(True),
+        _PC.effective_from <= now,
+        or_(_PC.effective_until.is_(None), _PC.effective_until > now),
     )
 
 
@@ -1039,26 +1063,24 @@ def _free_between(start: datetime, end: datetime):
     buffers are not considered. The availability endpoint gives the exact
     answer for one resource."""
     overlapping = and_(
-        Reservation.resource_id == Resource.id,
-        Reservation.status.in_(LIVE_STATUSES),
-        Reservation.busy_start < end,
-        Reservation.busy_end > start,
+        _BC.resource_id == _RC.id,
+        _BC.status.in_(LIVE_STATUSES),
+        _BC.busy_start < end,
+        _BC.busy_end > start,
     )
     units_in_use = (
-        select(func.coalesce(func.sum(Reservation.units), 0))
+        select(func.coalesce(func.sum(_BC.units), 0))
         .where(overlapping)
-        .correlate(Resource)
+        .correlate(_RESOURCES)
         .scalar_subquery()
     )
-    blackout = exists().where(
-        Blackout.resource_id == Resource.id, Blackout.start_at < end, Blackout.end_at > start
-    )
+    blackout = exists().where(_XC.resource_id == _RC.id, _XC.start_at < end, _XC.end_at > start)
     return and_(
-        Resource.status == ResourceStatus.AVAILABLE,
+        _RC.status == ResourceStatus.AVAILABLE,
         ~blackout,
         or_(
-            and_(Resource.capacity == 1, ~exists().where(overlapping)),
-            and_(Resource.capacity > 1, units_in_use < Resource.capacity),
+            and_(_RC.capacity == 1, ~exists().where(overlapping)),
+            and_(_RC.capacity > 1, units_in_use < _RC.capacity),
         ),
     )
 
@@ -1073,41 +1095,42 @@ def search_resources(session: Session, query: SearchQuery) -> SearchPage:
     rules.raise_if(errors)
     now = clock.now()
     terms = rules.search_terms(query.q)
-    postgres = session.get_bind().dialect.name == "postgresql"
+    connection = session.connection()
+    postgres = connection.dialect.name == "postgresql"
 
-    conditions = [Resource.status.in_(LISTED_STATUSES)]
+    conditions = [_RC.status.in_(LISTED_STATUSES)]
     if query.status:
-        conditions = [Resource.status == ResourceStatus(query.status)]
+        conditions = [_RC.status == ResourceStatus(query.status)]
     position = None
     for term in terms:
         # search_text and the terms are both lower-cased (normalise_text), so
         # LIKE matches what ILIKE would, and faster on Chinese text.
         pattern = rules.like_pattern(term)
-        conditions.append(Resource.search_text.like(pattern, escape="\\"))
+        conditions.append(_RC.search_text.like(pattern, escape="\\"))
         if postgres:
             grams = rules.term_grams(term)
             if grams:
-                conditions.append(Resource.search_grams.contains(grams))
-            found_at = func.strpos(Resource.search_text, term)
+                conditions.append(_RC.search_grams.contains(grams))
+            found_at = func.strpos(_RC.search_text, term)
         else:
-            found_at = func.instr(Resource.search_text, term)
+            found_at = func.instr(_RC.search_text, term)
         position = found_at if position is None else position + found_at
     if query.kind:
-        conditions.append(Resource.kind == ResourceKind(query.kind))
+        conditions.append(_RC.kind == ResourceKind(query.kind))
     if category_ids is not None:
-        conditions.append(Resource.category_id.in_(category_ids))
+        conditions.append(_RC.category_id.in_(category_ids))
     if query.provider_id is not None:
-        conditions.append(Resource.provider_id == query.provider_id)
+        conditions.append(_RC.provider_id == query.provider_id)
     if query.region:
-        conditions.append(Resource.region.startswith(governed_prefix(query.region)))
+        conditions.append(_RC.region.startswith(governed_prefix(query.region)))
     if query.voucher_eligible is not None:
-        conditions.append(Resource.voucher_eligible.is_(query.voucher_eligible))
+        conditions.append(_RC.voucher_eligible.is_(query.voucher_eligible))
     if query.price_min is not None or query.price_max is not None:
         price = [_current_price_clause(query.customer_class, now)]
         if query.price_min is not None:
-            price.append(PriceRule.unit_price >= query.price_min)
+            price.append(_PC.unit_price >= query.price_min)
         if query.price_max is not None:
-            price.append(PriceRule.unit_price <= query.price_max)
+            price.append(_PC.unit_price <= query.price_max)
         conditions.append(exists().where(*price))
     if query.available_from is not None:
         conditions.append(_free_between(query.available_from, query.available_to))
@@ -1115,27 +1138,27 @@ def search_resources(session: Session, query: SearchQuery) -> SearchPage:
     sort = query.sort or ("relevance" if terms else "name")
     if sort in ("price", "-price"):
         lowest = (
-            select(func.min(PriceRule.unit_price))
+            select(func.min(_PC.unit_price))
             .where(_current_price_clause(query.customer_class, now))
-            .correlate(Resource)
+            .correlate(_RESOURCES)
             .scalar_subquery()
         )
         order = [lowest.desc().nulls_last() if sort == "-price" else lowest.asc().nulls_last()]
     elif sort == "newest":
-        order = [Resource.created_at.desc(), Resource.id.desc()]
+        order = [_RC.created_at.desc(), _RC.id.desc()]
     elif sort == "relevance" and position is not None:
         order = [position.asc()]
     else:
         order = []
-    order += [Resource.name_zh.asc(), Resource.id.asc()]
+    order += [_RC.name_zh.asc(), _RC.id.asc()]
 
     offset = (query.page - 1) * query.per_page
     if postgres:
         # Plan with the real terms: a prepared statement's generic plan cannot
         # know '%电镜%' is selective and scans the table (10 ms becomes 250).
-        session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    rows = session.execute(
-        select(Resource.id, func.count().over().label("total"))
+        connection.execute(_CUSTOM_PLANS)
+    rows = connection.execute(
+        select(_RC.id, func.count().over().label("total"))
         .where(*conditions)
         .order_by(*order)
         .limit(query.per_page)
@@ -1143,8 +1166,10 @@ def search_resources(session: Session, query: SearchQuery) -> SearchPage:
     ).all()
     if rows:
         total = rows[0].total
+    elif offset == 0:
+        total = 0  # nothing on the first page: nothing at all
     else:
-        total = session.scalar(select(func.count(Resource.id)).where(*conditions)) or 0
+        total = connection.scalar(select(func.count(_RC.id)).where(*conditions)) or 0
     ids = [row.id for row in rows]
     items = listed_resources(session, ids)
     return SearchPage(
@@ -1168,13 +1193,27 @@ class ListedResource(SimpleNamespace):
 _NOT_LISTED = frozenset({"search_text", "search_grams", "extra", "nrii_reported_on"})
 
 
+class Span(NamedTuple):
+    """An opening span as ``ListedResource.opening_hours`` holds it."""
+
+    weekday: int
+    open: time
+    close: time
+
+
 def _listed_statements(dialect: str) -> dict[str, Any]:
-    """The four statements that read a page of resources, built once per
-    dialect: the resources with their category's and lab's names, their
-    opening hours, their published prices in effect at ``:now``, their
-    photos. On PostgreSQL the ids are one array (``= ANY(:ids)``: the same
-    SQL text whatever their number, so it is neither rendered again nor
-    planned again for each page); elsewhere an expanding ``IN``."""
+    """The statements that read a page of resources, built once per dialect:
+
+    - ``resources``: the resources with their category's and lab's names,
+      their opening hours as one text (``"0 08:30:00 12:00:00,..."``: a page
+      repeats a few office hours, read once each, see ``_spans``) and how
+      many photos they have;
+    - ``prices``: their published prices in effect at ``:now``;
+    - ``photos``: their photos (only asked when some have one).
+
+    On PostgreSQL the ids are one array (``= ANY(:ids)``: the same SQL text
+    whatever their number, neither rendered nor planned again per page);
+    elsewhere an expanding ``IN``."""
     resources, categories_t = Resource.__table__, Category.__table__
     organizations = Organization.__table__
     hours, prices = OpeningHours.__table__, PriceRule.__table__
@@ -1191,6 +1230,25 @@ def _listed_statements(dialect: str) -> dict[str, Any]:
             return column.in_(expanding)
 
     now = bindparam("now", type_=prices.c.effective_from.type)
+    span_text = (
+        cast(hours.c.weekday, String)
+        + literal(" ")
+        + cast(hours.c.open, String)
+        + literal(" ")
+        + cast(hours.c.close, String)
+    )
+    hours_text = (
+        select(func.aggregate_strings(span_text, ","))
+        .where(hours.c.resource_id == resources.c.id)
+        .correlate(resources)
+        .scalar_subquery()
+    )
+    photo_count = (
+        select(func.count())
+        .where(photos.c.resource_id == resources.c.id)
+        .correlate(resources)
+        .scalar_subquery()
+    )
     return {
         "resources": select(
             *(c for c in resources.c if c.key not in _NOT_LISTED),
@@ -1198,6 +1256,8 @@ def _listed_statements(dialect: str) -> dict[str, Any]:
             categories_t.c.name_zh.label("category_name_zh"),
             categories_t.c.name_en.label("category_name_en"),
             organizations.c.name.label("provider_name"),
+            hours_text.label("hours_text"),
+            photo_count.label("photo_count"),
         )
         .select_from(
             resources.join(categories_t, categories_t.c.id == resources.c.category_id).outerjoin(
@@ -1205,9 +1265,6 @@ def _listed_statements(dialect: str) -> dict[str, Any]:
             )
         )
         .where(among(resources.c.id)),
-        "hours": select(hours.c.resource_id, hours.c.weekday, hours.c.open, hours.c.close).where(
-            among(hours.c.resource_id)
-        ),
         "prices": select(*(c for c in prices.c))
         .where(
             among(prices.c.resource_id),
@@ -1230,13 +1287,31 @@ def _listed_statements(dialect: str) -> dict[str, Any]:
 
 
 _LISTED_STATEMENTS: dict[str, dict[str, Any]] = {}
+#: Opening hours read as text, by the text: a catalog has few different weeks.
+_SPANS: dict[str, tuple[Span, ...]] = {}
+
+
+def _spans(text_: str | None) -> tuple[Span, ...]:
+    if not text_:
+        return ()
+    found = _SPANS.get(text_)
+    if found is None:
+        found = []
+        for item in text_.split(","):
+            weekday, opens, closes = item.split(" ")
+            found.append(Span(int(weekday), time.fromisoformat(opens), time.fromisoformat(closes)))
+        found = tuple(sorted(found))
+        if len(_SPANS) < 10_000:
+            _SPANS[text_] = found
+    return found
 
 
 def listed_resources(session: Session, ids: list[int]) -> list[ListedResource]:
     """Resources by id, in the order given (unknown ids left out), as
-    ``ListedResource``: four statements for the whole page, rows assembled in
-    plain Python. ``schemas.catalog.resource_json`` makes the API's JSON of
-    them, the catalog's page shows them."""
+    ``ListedResource``: two statements for the whole page (three when one of
+    them has photos), rows assembled in plain Python.
+    ``schemas.catalog.resource_json`` makes the API's JSON of them, the
+    catalog's page shows them."""
     if not ids:
         return []
     connection = session.connection()
@@ -1248,15 +1323,14 @@ def listed_resources(session: Session, ids: list[int]) -> list[ListedResource]:
     rows = connection.execute(statements["resources"], {"ids": ids}).all()
     if not rows:
         return []
-    hours: dict[int, list] = {}
-    for row in connection.execute(statements["hours"], {"ids": ids}).all():
-        hours.setdefault(row.resource_id, []).append(row)
     prices: dict[int, list] = {}
     for row in connection.execute(statements["prices"], {"ids": ids, "now": clock.now()}).all():
         prices.setdefault(row.resource_id, []).append(row)
     photos: dict[int, list] = {}
-    for row in connection.execute(statements["photos"], {"ids": ids}).all():
-        photos.setdefault(row.resource_id, []).append(row)
+    with_photos = [row.id for row in rows if row.photo_count]
+    if with_photos:
+        for row in connection.execute(statements["photos"], {"ids": with_photos}).all():
+            photos.setdefault(row.resource_id, []).append(row)
     by_id = {}
     for row in rows:
         values = row._asdict()
@@ -1271,7 +1345,8 @@ def listed_resources(session: Session, ids: list[int]) -> list[ListedResource]:
         values["provider"] = (
             None if name is None else SimpleNamespace(id=values["provider_id"], name=name)
         )
-        values["opening_hours"] = hours.get(resource_id, [])
+        values["opening_hours"] = list(_spans(values.pop("hours_text")))
+        del values["photo_count"]
         values["prices"] = prices.get(resource_id, [])
         values["photos"] = photos.get(resource_id, [])
         by_id[resource_id] = ListedResource(**values)
