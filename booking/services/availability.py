@@ -90,12 +90,13 @@ def timing_rules(resource: Resource) -> TimingRules:
     )
 
 
+_CALENDAR_DAYS = select(CalendarDay.day, CalendarDay.kind, CalendarDay.name).where(
+    CalendarDay.day >= bindparam("first"), CalendarDay.day <= bindparam("last")
+)
+
+
 def holiday_overrides(session: Session, first: date, last: date) -> dict:
-    rows = session.execute(
-        select(CalendarDay.day, CalendarDay.kind, CalendarDay.name).where(
-            CalendarDay.day >= first, CalendarDay.day <= last
-        )
-    )
+    rows = _connection_flushed(session).execute(_CALENDAR_DAYS, {"first": first, "last": last})
     return {day: (kind, name) for day, kind, name in rows}
 
 
