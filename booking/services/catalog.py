@@ -1042,17 +1042,19 @@ _XC = Blackout.__table__.c
 _CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
 
 
-def _current_price_clause(customer_class: str, now: datetime):
+def _current_price_clause(customer_class, now):
+    """The resource's published rules in effect at ``now`` of one customer
+    class (both may be bound parameters)."""
     return and_(
         _PC.resource_id == _RC.id,
-        _PC.customer_class == CustomerClass(customer_class),
+        _PC.customer_class == customer_class,
         _PC.published.is_(True),
         _PC.effective_from <= now,
         or_(_PC.effective_until.is_(None), _PC.effective_until > now),
     )
 
 
-def _free_between(start: datetime, end: datetime):
+def _free_between(start, end):
     """ "Free between these times", in SQL: the resource is available, no
     blackout overlaps the span, and for an exclusive resource no live booking
     (requested, approved, in use) overlaps its buffered time; for a pooled one
@@ -1061,7 +1063,7 @@ def _free_between(start: datetime, end: datetime):
     each other, so it may hide a resource that still has room at every
     instant (never the reverse); opening hours and the requested span's own
     buffers are not considered. The availability endpoint gives the exact
-    answer for one resource."""
+    answer for one resource. ``start`` and ``end`` may be bound parameters."""
     overlapping = and_(
         _BC.resource_id == _RC.id,
         _BC.status.in_(LIVE_STATUSES),
@@ -1085,6 +1087,107 @@ def _free_between(start: datetime, end: datetime):
     )
 
 
+@dataclass(frozen=True)
+class _SearchShape:
+    """What the search statement's SQL depends on (values are parameters)."""
+
+    postgres: bool
+    status: str | None
+    term_grams: tuple[bool, ...]  # one per term: whether it has Chinese grams
+    kind: bool
+    category: bool
+    provider: bool
+    region: bool
+    voucher_eligible: bool | None
+    price_min: bool
+    price_max: bool
+    available: bool
+    sort: str
+
+
+def _param(name: str, column=None, **kw):
+    """A bound parameter typed like ``column`` (or as ``type_`` says)."""
+    if column is not None:
+        kw["type_"] = column.type
+    return bindparam(name, **kw)
+
+
+def _search_statements(shape: _SearchShape):
+    """The page's statement (ids and the total) and the count for a page
+    past the end, for one shape of search, with the values as parameters."""
+    conditions = [_RC.status.in_(LISTED_STATUSES)]
+    if shape.status:
+        conditions = [_RC.status == ResourceStatus(shape.status)]
+    position = None
+    for i, has_grams in enumerate(shape.term_grams):
+        # search_text and the terms are both lower-cased (normalise_text), so
+        # LIKE matches what ILIKE would, and faster on Chinese text.
+        conditions.append(
+            _RC.search_text.like(_param(f"pattern_{i}", _RC.search_text), escape="\\")
+        )
+        term = _param(f"term_{i}", type_=String())
+        if shape.postgres:
+            if has_grams:
+                conditions.append(_RC.search_grams.contains(_param(f"grams_{i}", _RC.search_grams)))
+            found_at = func.strpos(_RC.search_text, term)
+        else:
+            found_at = func.instr(_RC.search_text, term)
+        position = found_at if position is None else position + found_at
+    if shape.kind:
+        conditions.append(_RC.kind == _param("kind", _RC.kind))
+    if shape.category:
+        conditions.append(_RC.category_id.in_(_param("category_ids", expanding=True)))
+    if shape.provider:
+        conditions.append(_RC.provider_id == _param("provider_id", _RC.provider_id))
+    if shape.region:
+        conditions.append(_RC.region.startswith(_param("region", _RC.region)))
+    if shape.voucher_eligible is not None:
+        conditions.append(_RC.voucher_eligible.is_(shape.voucher_eligible))
+    customer_class = _param("customer_class", _PC.customer_class)
+    now = _param("now", _PC.effective_from)
+    if shape.price_min or shape.price_max:
+        price = [_current_price_clause(customer_class, now)]
+        if shape.price_min:
+            price.append(_PC.unit_price >= _param("price_min", _PC.unit_price))
+        if shape.price_max:
+            price.append(_PC.unit_price <= _param("price_max", _PC.unit_price))
+        conditions.append(exists().where(*price))
+    if shape.available:
+        conditions.append(
+            _free_between(_param("start", _BC.busy_start), _param("end", _BC.busy_end))
+        )
+
+    if shape.sort in ("price", "-price"):
+        lowest = (
+            select(func.min(_PC.unit_price))
+            .where(_current_price_clause(customer_class, now))
+            .correlate(_RESOURCES)
+            .scalar_subquery()
+        )
+        order = [
+            lowest.desc().nulls_last() if shape.sort == "-price" else lowest.asc().nulls_last()
+        ]
+    elif shape.sort == "newest":
+        order = [_RC.created_at.desc(), _RC.id.desc()]
+    elif shape.sort == "relevance" and position is not None:
+        order = [position.asc()]
+    else:
+        order = []
+    order += [_RC.name_zh.asc(), _RC.id.asc()]
+    page = (
+        select(_RC.id, func.count().over().label("total"))
+        .where(*conditions)
+        .order_by(*order)
+        .limit(_param("limit", type_=Integer()))
+        .offset(_param("offset", type_=Integer()))
+    )
+    return page, select(func.count(_RC.id)).where(*conditions)
+
+
+#: Built statements by shape: a search is parameters for one of these.
+_SEARCH_STATEMENTS: dict[_SearchShape, tuple] = {}
+
+
 def search_resources(session: Session, query: SearchQuery) -> SearchPage:
     """The one search of the catalog (API and pages): every term of ``q``
     must occur in the resource's search text as part of a word (``LIKE
@@ -1093,83 +1196,69 @@ def search_resources(session: Session, query: SearchQuery) -> SearchPage:
     the filters; sorted and paged. Retired resources are never listed."""
     errors, category_ids = _query_problems(session, query)
     rules.raise_if(errors)
-    now = clock.now()
     terms = rules.search_terms(query.q)
     connection = session.connection()
     postgres = connection.dialect.name == "postgresql"
-
-    conditions = [_RC.status.in_(LISTED_STATUSES)]
-    if query.status:
-        conditions = [_RC.status == ResourceStatus(query.status)]
-    position = None
-    for term in terms:
-        # search_text and the terms are both lower-cased (normalise_text), so
-        # LIKE matches what ILIKE would, and faster on Chinese text.
-        pattern = rules.like_pattern(term)
-        conditions.append(_RC.search_text.like(pattern, escape="\\"))
-        if postgres:
-            grams = rules.term_grams(term)
-            if grams:
-                conditions.append(_RC.search_grams.contains(grams))
-            found_at = func.strpos(_RC.search_text, term)
-        else:
-            found_at = func.instr(_RC.search_text, term)
-        position = found_at if position is None else position + found_at
-    if query.kind:
-        conditions.append(_RC.kind == ResourceKind(query.kind))
-    if category_ids is not None:
-        conditions.append(_RC.category_id.in_(category_ids))
-    if query.provider_id is not None:
-        conditions.append(_RC.provider_id == query.provider_id)
-    if query.region:
-        conditions.append(_RC.region.startswith(governed_prefix(query.region)))
-    if query.voucher_eligible is not None:
-        conditions.append(_RC.voucher_eligible.is_(query.voucher_eligible))
-    if query.price_min is not None or query.price_max is not None:
-        price = [_current_price_clause(query.customer_class, now)]
-        if query.price_min is not None:
-            price.append(_PC.unit_price >= query.price_min)
-        if query.price_max is not None:
-            price.append(_PC.unit_price <= query.price_max)
-        conditions.append(exists().where(*price))
-    if query.available_from is not None:
-        conditions.append(_free_between(query.available_from, query.available_to))
-
-    sort = query.sort or ("relevance" if terms else "name")
-    if sort in ("price", "-price"):
-        lowest = (
-            select(func.min(_PC.unit_price))
-            .where(_current_price_clause(query.customer_class, now))
-            .correlate(_RESOURCES)
-            .scalar_subquery()
-        )
-        order = [lowest.desc().nulls_last() if sort == "-price" else lowest.asc().nulls_last()]
-    elif sort == "newest":
-        order = [_RC.created_at.desc(), _RC.id.desc()]
-    elif sort == "relevance" and position is not None:
-        order = [position.asc()]
-    else:
-        order = []
-    order += [_RC.name_zh.asc(), _RC.id.asc()]
-
     offset = (query.page - 1) * query.per_page
+    params: dict[str, Any] = {"limit": query.per_page, "offset": offset}
+    term_grams = []
+    for i, term in enumerate(terms):
+        params[f"pattern_{i}"] = rules.like_pattern(term)
+        params[f"term_{i}"] = term
+        grams = rules.term_grams(term) if postgres else []
+        if grams:
+            params[f"grams_{i}"] = grams
+        term_grams.append(bool(grams))
+    if query.kind:
+        params["kind"] = ResourceKind(query.kind)
+    if category_ids is not None:
+        params["category_ids"] = category_ids
+    if query.provider_id is not None:
+        params["provider_id"] = query.provider_id
+    if query.region:
+        params["region"] = governed_prefix(query.region)
+    sort = query.sort or ("relevance" if terms else "name")
+    if query.price_min is not None or query.price_max is not None or sort in ("price", "-price"):
+        params["customer_class"] = CustomerClass(query.customer_class)
+        params["now"] = clock.now()
+    if query.price_min is not None:
+        params["price_min"] = query.price_min
+    if query.price_max is not None:
+        params["price_max"] = query.price_max
+    if query.available_from is not None:
+        params["start"], params["end"] = query.available_from, query.available_to
+    shape = _SearchShape(
+        postgres=postgres,
+        status=query.status or None,
+        term_grams=tuple(term_grams),
+        kind=bool(query.kind),
+        category=category_ids is not None,
+        provider=query.provider_id is not None,
+        region=bool(query.region),
+        voucher_eligible=query.voucher_eligible,
+        price_min=query.price_min is not None,
+        price_max=query.price_max is not None,
+        available=query.available_from is not None,
+        sort=sort,
+    )
+    statements = _SEARCH_STATEMENTS.get(shape)
+    if statements is None:
+        if len(_SEARCH_STATEMENTS) >= 1000:
+            _SEARCH_STATEMENTS.clear()
+        statements = _SEARCH_STATEMENTS[shape] = _search_statements(shape)
+    page, count = statements
+
     if postgres:
         # Plan with the real terms: a prepared statement's generic plan cannot
         # know '%电镜%' is selective and scans the table (10 ms becomes 250).
         connection.execute(_CUSTOM_PLANS)
-    rows = connection.execute(
-        select(_RC.id, func.count().over().label("total"))
-        .where(*conditions)
-        .order_by(*order)
-        .limit(query.per_page)
-        .offset(offset)
-    ).all()
+    rows = connection.execute(page, params).all()
     if rows:
         total = rows[0].total
     elif offset == 0:
         total = 0  # nothing on the first page: nothing at all
     else:
-        total = connection.scalar(select(func.count(_RC.id)).where(*conditions)) or 0
+        total = connection.scalar(count, params) or 0
     ids = [row.id for row in rows]
     items = listed_resources(session, ids)
     return SearchPage(
