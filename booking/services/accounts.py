@@ -379,13 +379,26 @@ def actor_for_token(
     return actor, TokenUse(token_id=first.id, last_used_at=first.last_used_at)
 
 
-def note_token_use(session: Session, use: TokenUse, now: datetime) -> None:
+_TOKEN_USED = (
+    update(ApiToken)
+    .where(ApiToken.id == bindparam("token_id"))
+    .values(last_used_at=bindparam("now"))
+)
+
+
+def note_token_use(session: Session, use: TokenUse, now: datetime, *, read_only: bool) -> None:
     """Record a token's use at most once a minute: a token polled by scripts
-    must not turn every read into a write."""
-    if use.last_used_at is None or (now - use.last_used_at).total_seconds() > 60:
-        session.execute(
-            update(ApiToken).where(ApiToken.id == use.token_id).values(last_used_at=now)
-        )
+    must not turn every read into a write. Where the request only reads
+    (``read_only``), that timestamp is its transaction's one write, and on
+    PostgreSQL its commit does not wait for the disk: a crash may lose the
+    last moment's "last used" times, nothing else (a request that changes
+    anything commits durably as always)."""
+    if use.last_used_at is not None and (now - use.last_used_at).total_seconds() <= 60:
+        return
+    connection = session.connection()
+    if read_only and connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+    connection.execute(_TOKEN_USED, {"token_id": use.token_id, "now": now})
 
 
 def token_in_use(session: Session, use: TokenUse) -> ApiToken:

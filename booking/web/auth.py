@@ -66,7 +66,9 @@ def load_actor() -> None:
         if found is None:
             raise Unauthorized(N_("The API token is unknown, expired or revoked."))
         g.actor, g.api_token = found
-        accounts.note_token_use(db.session, g.api_token, clock.now())
+        accounts.note_token_use(
+            db.session, g.api_token, clock.now(), read_only=request.method in SAFE_METHODS
+        )
         return
     if request.path.startswith(("/api/", "/ical/", "/static/")):
         # The API authenticates by token only: a session cookie is not

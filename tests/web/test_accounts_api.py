@@ -353,3 +353,37 @@ def test_a_token_speaks_only_for_active_organisations(client, make_org, make_use
     user.active = False
     session.commit()
     assert client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_only_a_read_commits_its_last_used_time_without_waiting_for_the_disk(
+    client, make_user, session, app
+):
+    import time_machine
+    from sqlalchemy import event
+
+    from booking.extensions import db
+
+    make_user(email="durable@example.cn")
+    session.commit()
+    seen: list[str] = []
+
+    def note(conn, cursor, statement, params, context, many):
+        seen.append(statement)
+
+    postgres = session.get_bind().dialect.name == "postgresql"
+    with time_machine.travel("2026-11-23 10:00:00+08:00", tick=False) as traveller:
+        token = sign_in(client, "durable@example.cn", PASSWORD).get_json()["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        event.listen(db.engine, "before_cursor_execute", note)
+        try:
+            assert client.get("/api/v1/me", headers=headers).status_code == 200
+            read = list(seen)
+            seen.clear()
+            traveller.shift(120)  # the last use is old again: this write records it too
+            assert client.delete("/api/v1/auth/tokens/current", headers=headers).status_code == 204
+            write = list(seen)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", note)
+    assert any("last_used_at" in s for s in read) and any("last_used_at" in s for s in write)
+    assert any("synchronous_commit" in s for s in read) == postgres
+    assert not any("synchronous_commit" in s for s in write)
