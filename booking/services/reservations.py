@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -136,11 +136,13 @@ def _text(instant: datetime) -> str:
 # --- reading -----------------------------------------------------------------
 
 
+_RESERVATION = select(Reservation).where(Reservation.id == bindparam("reservation_id"))
+_RESERVATION_LOCKED = _RESERVATION.with_for_update().execution_options(populate_existing=True)
+
+
 def _load(session: Session, reservation_id: int, *, lock: bool = False) -> Reservation | None:
-    query = select(Reservation).where(Reservation.id == reservation_id)
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    return session.scalar(query)
+    query = _RESERVATION_LOCKED if lock else _RESERVATION
+    return session.scalar(query, {"reservation_id": reservation_id})
 
 
 def get_reservation(session: Session, actor: Actor, reservation_id: int) -> Reservation:
@@ -288,20 +290,22 @@ def customer_class_for(org: CustomerOrg | Organization, resource: Resource) -> C
     return CustomerClass.ENTERPRISE
 
 
+# Built once: every booking and every move of one runs it.
+_LOCK_RESOURCE = (
+    select(Resource)
+    .where(Resource.id == bindparam("resource_id"))
+    .options(joinedload(Resource.opening_hours), joinedload(Resource.prices))
+    .with_for_update(of=Resource)
+    .execution_options(populate_existing=True)
+)
+
+
 def lock_resource(session: Session, resource_id: int) -> Resource | None:
     """The resource row, locked until the transaction ends (``FOR UPDATE OF
     resources``; a no-op on SQLite, where the write transaction is already
     exclusive), with its opening hours and prices, in one round trip."""
     return (
-        session.execute(
-            select(Resource)
-            .where(Resource.id == resource_id)
-            .options(joinedload(Resource.opening_hours), joinedload(Resource.prices))
-            .with_for_update(of=Resource)
-            .execution_options(populate_existing=True)
-        )
-        .unique()
-        .scalar_one_or_none()
+        session.execute(_LOCK_RESOURCE, {"resource_id": resource_id}).unique().scalar_one_or_none()
     )
 
 
