@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Integer,
+    Numeric,
     String,
     and_,
     any_,
@@ -33,6 +34,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    type_coerce,
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session, joinedload, selectinload
@@ -44,6 +46,7 @@ from booking.domain import clock
 from booking.domain.errors import N_, Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
 from booking.domain.organizations import clean_region, governed_prefix
 from booking.models.accounts import Organization, OrgKind
+from booking.models.base import Money
 from booking.models.catalog import (
     Blackout,
     BlackoutKind,
@@ -670,13 +673,15 @@ def in_effect(rule: PriceRule, at: datetime) -> bool:
     return rule.effective_from <= at and (rule.effective_until is None or rule.effective_until > at)
 
 
+_CLASS_ORDER = {c.value: i for i, c in enumerate(CustomerClass)}
+
+
 def current_prices(resource: Resource, at: datetime | None = None) -> list[PriceRule]:
     """The published price rules of a loaded resource in effect at ``at``
     (now by default), by customer class and unit."""
     at = at or clock.now()
     found = [p for p in resource.prices if p.published and in_effect(p, at)]
-    order = {c.value: i for i, c in enumerate(CustomerClass)}
-    return sorted(found, key=lambda p: (order[p.customer_class.value], p.unit.value))
+    return sorted(found, key=lambda p: (_CLASS_ORDER[p.customer_class.value], p.unit.value))
 
 
 def open_price_rules(resource: Resource) -> list[PriceRule]:
@@ -1318,6 +1323,13 @@ def _listed_statements(dialect: str) -> dict[str, Any]:
         def among(column):
             return column.in_(expanding)
 
+    def read(column):
+        # PostgreSQL gives NUMERIC(14,2) as a Decimal with two places already:
+        # Money's conversion (quantize to the fen) would change nothing.
+        if dialect == "postgresql" and isinstance(column.type, Money):
+            return type_coerce(column, Numeric(14, 2)).label(column.key)
+        return column
+
     now = bindparam("now", type_=prices.c.effective_from.type)
     span_text = (
         cast(hours.c.weekday, String)
@@ -1340,7 +1352,7 @@ def _listed_statements(dialect: str) -> dict[str, Any]:
     )
     return {
         "resources": select(
-            *(c for c in resources.c if c.key not in _NOT_LISTED),
+            *(read(c) for c in resources.c if c.key not in _NOT_LISTED),
             categories_t.c.code.label("category_code"),
             categories_t.c.name_zh.label("category_name_zh"),
             categories_t.c.name_en.label("category_name_en"),
@@ -1354,7 +1366,7 @@ def _listed_statements(dialect: str) -> dict[str, Any]:
             )
         )
         .where(among(resources.c.id)),
-        "prices": select(*(c for c in prices.c))
+        "prices": select(*(read(c) for c in prices.c))
         .where(
             among(prices.c.resource_id),
             prices.c.published.is_(True),
