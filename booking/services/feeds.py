@@ -591,48 +591,56 @@ def invitation_for(session: Session, reservation_id: int, locale: str, method: s
 # --- kept texts ------------------------------------------------------------------
 
 
+def _event_data_statement():
+    provider = aliased(Organization)
+    customer = aliased(Organization)
+    return (
+        select(
+            Reservation.id,
+            Reservation.status,
+            Reservation.start_at,
+            Reservation.end_at,
+            Reservation.busy_start,
+            Reservation.busy_end,
+            Reservation.sequence,
+            Reservation.created_at,
+            Reservation.updated_at,
+            Reservation.units,
+            Reservation.samples,
+            Reservation.purpose,
+            Resource.name_zh,
+            Resource.name_en,
+            Resource.location,
+            Resource.capacity_unit,
+            provider.name.label("lab_name"),
+            provider.name_en.label("lab_name_en"),
+            customer.name.label("customer_name"),
+            customer.name_en.label("customer_name_en"),
+            User.name.label("user_name"),
+            User.email.label("user_email"),
+        )
+        .join(Resource, Resource.id == Reservation.resource_id)
+        .join(provider, provider.id == Resource.provider_id)
+        .join(customer, customer.id == Reservation.customer_org_id)
+        .join(User, User.id == Reservation.user_id)
+        .where(Reservation.id.in_(bindparam("ids", expanding=True)))
+    )
+
+
+# Built once: every invitation mail and every feed rebuild reads through it.
+_EVENT_DATA = _event_data_statement()
+
+
 def load_event_data(
     session: Session, reservation_ids: Iterable[int]
 ) -> dict[int, tuple[ical.EventData, datetime]]:
     """Plain calendar data of bookings, with the ``updated_at`` it reflects,
     read with one query per ``BATCH`` bookings."""
-    provider = aliased(Organization)
-    customer = aliased(Organization)
     found: dict[int, tuple[ical.EventData, datetime]] = {}
     ids = sorted(set(reservation_ids))
     connection = session.connection()
     for offset in range(0, len(ids), BATCH):
-        rows = connection.execute(
-            select(
-                Reservation.id,
-                Reservation.status,
-                Reservation.start_at,
-                Reservation.end_at,
-                Reservation.busy_start,
-                Reservation.busy_end,
-                Reservation.sequence,
-                Reservation.created_at,
-                Reservation.updated_at,
-                Reservation.units,
-                Reservation.samples,
-                Reservation.purpose,
-                Resource.name_zh,
-                Resource.name_en,
-                Resource.location,
-                Resource.capacity_unit,
-                provider.name.label("lab_name"),
-                provider.name_en.label("lab_name_en"),
-                customer.name.label("customer_name"),
-                customer.name_en.label("customer_name_en"),
-                User.name.label("user_name"),
-                User.email.label("user_email"),
-            )
-            .join(Resource, Resource.id == Reservation.resource_id)
-            .join(provider, provider.id == Resource.provider_id)
-            .join(customer, customer.id == Reservation.customer_org_id)
-            .join(User, User.id == Reservation.user_id)
-            .where(Reservation.id.in_(ids[offset : offset + BATCH]))
-        )
+        rows = connection.execute(_EVENT_DATA, {"ids": ids[offset : offset + BATCH]})
         for row in rows:
             data = ical.EventData(
                 reservation_id=row.id,
