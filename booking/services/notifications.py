@@ -53,6 +53,7 @@ audited; a change of mail preferences is.
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
@@ -62,7 +63,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -388,35 +389,49 @@ def approvers_of(session: Session, resource: Resource) -> list[User]:
     return [user for user, _wants in approvers_with_choice(session, resource)]
 
 
-def approvers_with_choice(
-    session: Session, resource: Resource, kind: NotificationKind | None = None
-) -> list[tuple[User, bool]]:
-    """``approvers_of`` in one query, each with whether they want mail of
-    ``kind`` (True when not asked)."""
+@functools.cache
+def _approvers_statement(with_choice: bool):
+    """The named approvers and the admins of a lab, each marked named or not,
+    with their choice of mail of a kind: built once (it runs for every
+    request a lab receives)."""
     named_ids = (
         select(ResourceApprover.user_id)
         .join(
             Membership,
             and_(
                 Membership.user_id == ResourceApprover.user_id,
-                Membership.organization_id == resource.provider_id,
+                Membership.organization_id == bindparam("provider_id"),
             ),
         )
-        .where(ResourceApprover.resource_id == resource.id)
+        .where(ResourceApprover.resource_id == bindparam("resource_id"))
     )
     admin_ids = select(Membership.user_id).where(
-        Membership.organization_id == resource.provider_id, Membership.role == Role.ADMIN
+        Membership.organization_id == bindparam("provider_id"), Membership.role == Role.ADMIN
     )
     named = User.id.in_(named_ids)
     query = select(User, named.label("named")).where(
         User.active.is_(True), or_(named, User.id.in_(admin_ids))
     )
-    if kind is not None:
+    if with_choice:
         query = query.add_columns(NotificationPreference.email).outerjoin(
             NotificationPreference,
-            and_(NotificationPreference.user_id == User.id, NotificationPreference.kind == kind),
+            and_(
+                NotificationPreference.user_id == User.id,
+                NotificationPreference.kind == bindparam("kind"),
+            ),
         )
-    rows = session.execute(query.order_by(User.id)).all()
+    return query.order_by(User.id)
+
+
+def approvers_with_choice(
+    session: Session, resource: Resource, kind: NotificationKind | None = None
+) -> list[tuple[User, bool]]:
+    """``approvers_of`` in one query, each with whether they want mail of
+    ``kind`` (True when not asked)."""
+    rows = session.execute(
+        _approvers_statement(kind is not None),
+        {"resource_id": resource.id, "provider_id": resource.provider_id, "kind": kind},
+    ).all()
     # Without named approvers every row is an admin of the provider.
     chosen = [row for row in rows if row[1]] or rows
     return [(row[0], kind is None or row[2] is None or bool(row[2])) for row in chosen]
