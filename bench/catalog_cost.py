@@ -18,10 +18,10 @@ counted) and how many statements the request sends; beside them, the same
 figure for ``GET /healthz`` (no database) and for one bare primary-key read
 through the app's session, the floor any answer of the app pays.
 
-``--before DIR`` measures a checkout of older code first (``git worktree add
-DIR <commit>``; the same virtualenv and database), in a process of its own,
-and prints both side by side: before and after in one command, on the same
-machine at about the same moment.
+``--before DIR`` also measures a checkout of older code (``git worktree add
+DIR <commit>``; the same virtualenv and database) in a process of its own,
+the two in turns (ten rounds per request), and prints both side by side:
+before and after in one command, on the same machine at the same time.
 """
 
 from __future__ import annotations
