@@ -909,25 +909,43 @@ def _labs_of(session: Session, pending: _Pending) -> set[int]:
     return labs
 
 
-def bump_stamps(session: Session, keys: Sequence[tuple[str, int]]) -> None:
-    """Raise the revision of each ``(kind, ref_id)`` stamp (made at 1)."""
-    if not keys:
-        return
-    connection = session.connection()
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-    now = clock.now()
-    stmt = insert(FeedStamp.__table__)
-    stmt = stmt.on_conflict_do_update(
+@functools.lru_cache(maxsize=64)
+def _bump_statement(dialect: str, count: int):
+    """The upsert raising ``count`` stamps, built once per dialect and count
+    (building it cost more than running it)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = insert(FeedStamp.__table__).values(
+        [
+            {
+                "kind": bindparam(f"kind_{n}"),
+                "ref_id": bindparam(f"ref_id_{n}"),
+                "revision": 1,
+                "changed_at": bindparam("now"),
+            }
+            for n in range(count)
+        ]
+    )
+    return stmt.on_conflict_do_update(
         index_elements=["kind", "ref_id"],
         set_={
             "revision": FeedStamp.__table__.c.revision + 1,
             "changed_at": stmt.excluded.changed_at,
         },
     )
+
+
+def bump_stamps(session: Session, keys: Sequence[tuple[str, int]]) -> None:
+    """Raise the revision of each ``(kind, ref_id)`` stamp (made at 1)."""
+    if not keys:
+        return
+    connection = session.connection()
+    ordered = sorted(set(keys))
+    params: dict = {"now": clock.now()}
+    for n, (kind, ref_id) in enumerate(ordered):
+        params[f"kind_{n}"], params[f"ref_id_{n}"] = kind, ref_id
     # One statement; its rows are written, and their locks taken, in key
     # order, so two transactions never wait for each other in a circle.
-    rows = [{"kind": k, "ref_id": i, "revision": 1, "changed_at": now} for k, i in sorted(keys)]
-    connection.execute(stmt.values(rows))
+    connection.execute(_bump_statement(connection.dialect.name, len(ordered)), params)
 
 
 def install_session_hooks() -> None:
