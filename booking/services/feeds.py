@@ -640,7 +640,7 @@ def load_event_data(
     ids = sorted(set(reservation_ids))
     connection = session.connection()
     for offset in range(0, len(ids), BATCH):
-        rows = connection.execute(_EVENT_DATA, {"ids": ids[offset : offset + BATCH]})
+        rows = connection.execute(_EVENT_DATA, {"ids": ids[offset : offset + BATCH]}).all()
         for row in rows:
             data = ical.EventData(
                 reservation_id=row.id,
