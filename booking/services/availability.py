@@ -40,7 +40,7 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from booking.domain import clock
 from booking.domain.calendar import HolidayCalendar, OpeningCalendar, WeeklyHours
@@ -671,7 +671,8 @@ def availability_of(
 ) -> Availability:
     """Free and busy intervals of a resource over ``[start, end)``."""
     window = check_window(start, end)
-    resource = session.get(Resource, resource_id)
+    # Its opening hours in the same round trip (the calendar needs them).
+    resource = session.get(Resource, resource_id, options=[joinedload(Resource.opening_hours)])
     if resource is None or resource.status == ResourceStatus.RETIRED:
         raise NotFound()
     if not 1 <= units <= resource.capacity:
