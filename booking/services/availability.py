@@ -320,7 +320,7 @@ def suggestions(
 _CLOCKS = [f"{m // 60:02d}:{m % 60:02d}:00" for m in range(1440)]
 
 
-class LocalTexts:
+class LocalTexts(dict):
     """ISO 8601 texts, in the platform's zone, of instants given as whole
     seconds since the epoch; thousands per answer, so made cheaply. Where the
     zone keeps one UTC offset over the whole window (checked at every local
@@ -340,15 +340,16 @@ class LocalTexts:
             self.offset = int(offset.total_seconds())
             self.suffix = datetime(2000, 1, 1, tzinfo=timezone(offset)).isoformat()[19:]
         self.days: dict[int, str] = {}
-        self.made: dict[int, str] = {}
+
+    # Most instants are written twice (a busy interval ends where a free one
+    # starts): each is made once, and ``texts[seconds]`` finds it again at
+    # the cost of a dictionary lookup.
+    def __missing__(self, seconds: int) -> str:
+        text = self[seconds] = self._make(seconds)
+        return text
 
     def __call__(self, seconds: int) -> str:
-        # Most instants are written twice (a busy interval ends where a free
-        # one starts): each is made once.
-        text = self.made.get(seconds)
-        if text is None:
-            text = self.made[seconds] = self._make(seconds)
-        return text
+        return self[seconds]
 
     def _make(self, seconds: int) -> str:
         if self.offset is None:
@@ -655,9 +656,9 @@ class Availability:
         """The same as ``json.dumps(self.as_dict())``, written directly: the
         texts are ISO times, numbers and fixed words, nothing to escape."""
         t = self.text
-        free = ",".join(f'{{"start":"{t(a)}","end":"{t(b)}","units":{u}}}' for a, b, u in self.free)
+        free = ",".join(f'{{"start":"{t[a]}","end":"{t[b]}","units":{u}}}' for a, b, u in self.free)
         busy = ",".join(
-            f'{{"start":"{t(a)}","end":"{t(b)}","units":{u},"kind":"{k}"}}'
+            f'{{"start":"{t[a]}","end":"{t[b]}","units":{u},"kind":"{k}"}}'
             for a, b, u, k in self.busy
         )
         return (
