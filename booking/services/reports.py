@@ -172,8 +172,9 @@ class _Sql:
 
     def tune_for_reports(self, session: Session) -> None:
         """Let this transaction's sorts and hashes stay in memory (a report
-        groups hundreds of thousands of rows; the default 4 MB spills), and
-        keep the JIT compiler out of it."""
+        groups hundreds of thousands of rows; the default 4 MB spills), keep
+        the JIT compiler out of it, group by hashing and let the planner use
+        parallel workers readily."""
         if self.pg:
             session.execute(text(f"SET LOCAL work_mem = '{REPORT_WORK_MEM}'"))
             # Compiling a report's expressions costs more than it saves (half a
@@ -183,6 +184,10 @@ class _Sql:
             # settlement's first step and would sort half a million rows by
             # text keys (collation-aware comparisons) instead.
             session.execute(text("SET LOCAL enable_sort = off"))
+            # Parallel workers for the scans and hashes of half a million rows:
+            # at the default costs the planner keeps the settlement serial.
+            session.execute(text("SET LOCAL parallel_setup_cost = 10"))
+            session.execute(text("SET LOCAL parallel_tuple_cost = 0.001"))
 
     def least(self, a, b) -> ColumnElement:
         return func.least(a, b) if self.pg else func.min(a, b)
