@@ -64,6 +64,15 @@ class Reservation(TimestampMixin, Base):
         Index("ix_reservations_customer_start", "customer_org_id", "start_at"),
         Index("ix_reservations_user_start", "user_id", "start_at"),
         Index("ix_reservations_status_start", "status", "start_at"),
+        # The approval queue: a lab's undecided requests, without reading
+        # every booking the lab ever had (which grows with the years).
+        Index(
+            "ix_reservations_requested",
+            "resource_id",
+            "created_at",
+            postgresql_where=text("status = 'requested'"),
+            sqlite_where=text("status = 'requested'"),
+        ),
         # The settlement report's bookings redeemed in a period, read from
         # the index alone on PostgreSQL.
         Index(
