@@ -783,6 +783,10 @@ class Gunicorn:
             "BOOKING_ENV": "production",
             "BASE_URL": f"http://127.0.0.1:{self.port}",
             "PYTHONPATH": str(ROOT),
+            # The load polls a few hundred feed URLs many times a minute (a
+            # calendar polls one every 15 minutes): at the production limit
+            # most polls would be 429s and the figures would time the limiter.
+            "BOOKING_FEED_RATE_LIMIT": "100000 per minute",
             **(env or {}),
         }
 
