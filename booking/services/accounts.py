@@ -177,16 +177,26 @@ def set_password(session: Session, actor: Actor, user: User, password: str) -> N
     audit.record(session, actor, "user.password_change", user, after={"user_id": user.id})
 
 
+def _membership_views(memberships) -> tuple[MembershipView, ...]:
+    """What an actor holds of ``(organization_id, kind, role, region,
+    status)`` memberships: those of active organisations only."""
+    return tuple(
+        MembershipView(org_id=org_id, org_kind=kind.value, role=role.value, region=region)
+        for org_id, kind, role, region, status in memberships
+        if org_id is not None and status == OrgStatus.ACTIVE
+    )
+
+
 def actor_for(user: User, ip: str | None = None) -> Actor:
-    views = tuple(
-        MembershipView(
-            org_id=m.organization_id,
-            org_kind=m.organization.kind.value,
-            role=m.role.value,
-            region=m.organization.region,
+    views = _membership_views(
+        (
+            m.organization_id,
+            m.organization.kind,
+            m.role,
+            m.organization.region,
+            m.organization.status,
         )
         for m in user.memberships
-        if m.organization.status == OrgStatus.ACTIVE
     )
     return Actor(
         user_id=user.id,
@@ -361,13 +371,7 @@ def actor_for_token(
     first = rows[0]
     if first.revoked_at is not None or first.expires_at <= clock.now():
         return None
-    views = tuple(
-        MembershipView(
-            org_id=r.organization_id, org_kind=r.kind.value, role=r.role.value, region=r.region
-        )
-        for r in rows
-        if r.organization_id is not None and r.status == OrgStatus.ACTIVE
-    )
+    views = _membership_views((r.organization_id, r.kind, r.role, r.region, r.status) for r in rows)
     actor = Actor(
         user_id=first.user_id,
         platform_admin=first.platform_admin,
