@@ -23,6 +23,7 @@ Reads only: the reservation service takes the locks.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -393,16 +394,11 @@ def _epoch(instant: datetime) -> int:
     return int(instant.timestamp())
 
 
-_OCCUPANT_SECONDS: dict[str, CompoundSelect] = {}
-
-
+@functools.cache
 def _occupant_seconds_statement(dialect: str) -> CompoundSelect:
     """Built once per dialect, with bound parameters: an answer reads
     thousands of rows, and building the statement, or running it through the
     ORM's execution path, cost more than the database's work."""
-    found = _OCCUPANT_SECONDS.get(dialect)
-    if found is not None:
-        return found
 
     def sec(column):
         if dialect == "postgresql":
@@ -443,8 +439,7 @@ def _occupant_seconds_statement(dialect: str) -> CompoundSelect:
         Blackout.start_at < high,
         Blackout.end_at > low,
     )
-    found = _OCCUPANT_SECONDS[dialect] = union_all(bookings, holds, blackouts)
-    return found
+    return union_all(bookings, holds, blackouts)
 
 
 def occupant_seconds(
