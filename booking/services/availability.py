@@ -318,53 +318,77 @@ def suggestions(
 # --- the availability answer -------------------------------------------------
 
 
-_CLOCKS = [f"{m // 60:02d}:{m % 60:02d}:00" for m in range(1440)]
+_HOURS_MINUTES = [f"{m // 60:02d}:{m % 60:02d}" for m in range(1440)]
+
+#: How many texts one offset's table keeps before it starts again.
+TEXTS_KEPT = 1 << 15
 
 
 class LocalTexts(dict):
-    """ISO 8601 texts, in the platform's zone, of instants given as whole
-    seconds since the epoch; thousands per answer, so made cheaply. Where the
-    zone keeps one UTC offset over the whole window (checked at every local
-    midnight) a text is the local day's prefix plus the clock time from a
-    table; otherwise the zone is asked instant by instant."""
+    """ISO 8601 texts, in a zone, of instants given as whole seconds since
+    the epoch, the zone asked instant by instant (where its offset changes
+    within the window: summer time). Most instants are written twice (a busy
+    interval ends where a free one starts): each is made once, and
+    ``texts[seconds]`` finds it again at the cost of a dictionary lookup."""
 
-    def __init__(self, tz, window: Span) -> None:
+    def __init__(self, tz) -> None:
         self.tz = tz
-        offsets = set()
-        day = window.start
-        while day <= window.end + timedelta(days=1):
-            offsets.add(day.astimezone(tz).utcoffset())
-            day += timedelta(days=1)
-        self.offset: int | None = None
-        if len(offsets) == 1:
-            offset = offsets.pop()
-            self.offset = int(offset.total_seconds())
-            self.suffix = datetime(2000, 1, 1, tzinfo=timezone(offset)).isoformat()[19:]
-        self.days: dict[int, str] = {}
 
-    # Most instants are written twice (a busy interval ends where a free one
-    # starts): each is made once, and ``texts[seconds]`` finds it again at
-    # the cost of a dictionary lookup.
     def __missing__(self, seconds: int) -> str:
-        text = self[seconds] = self._make(seconds)
+        text = self[seconds] = datetime.fromtimestamp(seconds, self.tz).isoformat()
         return text
 
     def __call__(self, seconds: int) -> str:
         return self[seconds]
 
-    def _make(self, seconds: int) -> str:
-        if self.offset is None:
-            return datetime.fromtimestamp(seconds, self.tz).isoformat()
-        day, rest = divmod(seconds + self.offset, 86400)
+
+class OffsetTexts(LocalTexts):
+    """The same texts at one fixed UTC offset: the local day's prefix, the
+    clock time and the offset from tables. A text depends on nothing but the
+    instant and the offset, so one table per offset serves every answer
+    (they mostly repeat the instants of the booking grid); it starts again
+    past ``TEXTS_KEPT`` texts (some 5 MB)."""
+
+    def __init__(self, offset: timedelta) -> None:
+        super().__init__(timezone(offset))
+        self.offset = int(offset.total_seconds())
+        suffix = datetime(2000, 1, 1, tzinfo=self.tz).isoformat()[19:]
+        self.seconds = [f":{s:02d}{suffix}" for s in range(60)]
+        self.days: dict[int, str] = {}
+
+    def __missing__(self, seconds: int) -> str:
+        if len(self) >= TEXTS_KEPT:
+            self.clear()
+            self.days.clear()
+        local = seconds + self.offset
+        day = local // 86400
         prefix = self.days.get(day)
         if prefix is None:
             prefix = self.days[day] = (
                 datetime.fromtimestamp(day * 86400, UTC).date().isoformat() + "T"
             )
-        minutes, second = divmod(rest, 60)
-        if second:
-            return f"{prefix}{minutes // 60:02d}:{minutes % 60:02d}:{second:02d}{self.suffix}"
-        return prefix + _CLOCKS[minutes] + self.suffix
+        rest = local - day * 86400
+        text = self[seconds] = prefix + _HOURS_MINUTES[rest // 60] + self.seconds[rest % 60]
+        return text
+
+
+@functools.cache
+def _offset_texts(offset: timedelta) -> OffsetTexts:
+    return OffsetTexts(offset)
+
+
+def local_texts(tz, window: Span) -> LocalTexts:
+    """The texts of instants in ``window`` in the zone ``tz``: from the table
+    of its offset where the zone keeps one over the whole window (checked
+    day by day), else asking the zone."""
+    offsets = set()
+    day = window.start
+    while day <= window.end + timedelta(days=1):
+        offsets.add(day.astimezone(tz).utcoffset())
+        day += timedelta(days=1)
+    if len(offsets) == 1:
+        return _offset_texts(offsets.pop())
+    return LocalTexts(tz)
 
 
 def check_window(start: datetime | None, end: datetime | None) -> Span:
@@ -402,7 +426,10 @@ def _occupant_seconds_statement(dialect: str) -> CompoundSelect:
 
     def sec(column):
         if dialect == "postgresql":
-            return cast(func.floor(func.extract("epoch", column)), BigInteger)
+            # date_part's double, not extract's numeric (twice the database's
+            # time for 2,000 rows): floored exactly for the platform's years
+            # (2000 to 2100), a microsecond being far above a double's step.
+            return cast(func.floor(func.date_part("epoch", column)), BigInteger)
         return cast(func.strftime("%s", column), Integer)  # SQLite keeps UTC text
 
     low, high = bindparam("low"), bindparam("high")
@@ -489,22 +516,22 @@ def _merged(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
 def _sweep(items: Iterable[Piece]) -> list[Piece]:
     """Units in use over time: maximal steps of constant, non-zero use."""
     deltas: dict[int, int] = {}
+    get = deltas.get
     for start, end, units in items:
         if start < end and units:
-            deltas[start] = deltas.get(start, 0) + units
-            deltas[end] = deltas.get(end, 0) - units
-    steps: list[list[int]] = []
+            deltas[start] = get(start, 0) + units
+            deltas[end] = get(end, 0) - units
+    steps: list[Piece] = []
     level = 0
     previous = 0
     for instant in sorted(deltas):
-        if level and previous < instant:
-            if steps and steps[-1][1] == previous and steps[-1][2] == level:
-                steps[-1][1] = instant
-            else:
-                steps.append([previous, instant, level])
-        level += deltas[instant]
-        previous = instant
-    return steps  # lists [start, end, units], read as triples
+        delta = deltas[instant]
+        if delta:  # else the step goes on: neighbours never share a level
+            if level:
+                steps.append((previous, instant, level))
+            level += delta
+            previous = instant
+    return steps
 
 
 def _free(used: list[Piece], closed: list[tuple[int, int]], lo: int, hi: int, capacity: int):
@@ -552,11 +579,12 @@ def _free(used: list[Piece], closed: list[tuple[int, int]], lo: int, hi: int, ca
     return out  # lists [start, end, units], read as triples
 
 
-def _free_open(used: list[Piece], lo: int, hi: int, capacity: int) -> list[list[int]]:
+def _free_open(used: list[Piece], lo: int, hi: int, capacity: int) -> list[Piece]:
     """``_free`` without blackouts, in one pass (the common case, and a large
-    answer's hottest loop): the same steps, merged the same way."""
-    out: list[list[int]] = []
-    last: list[int] | None = None
+    answer's hottest loop): the same steps. Nothing to merge: the steps of
+    ``_sweep`` are in use (the gaps between them all free) and neighbours
+    differ in use, so in what is free too."""
+    out: list[Piece] = []
     cursor = lo
     for start, end, units in used:
         if end <= lo:
@@ -564,27 +592,16 @@ def _free_open(used: list[Piece], lo: int, hi: int, capacity: int) -> list[list[
         if start >= hi:
             break
         if start > cursor:  # nothing in use between: all of it free
-            if last is not None and last[1] == cursor and last[2] == capacity:
-                last[1] = start
-            else:
-                last = [cursor, start, capacity]
-                out.append(last)
-            cursor = start
-        left = start if start > lo else lo
-        right = end if end < hi else hi
-        units = capacity - units
-        if units > 0:
-            if last is not None and last[1] == left and last[2] == units:
-                last[1] = right
-            else:
-                last = [left, right, units]
-                out.append(last)
-        cursor = right
+            out.append((cursor, start, capacity))
+        elif start < lo:
+            start = lo
+        if end > hi:
+            end = hi
+        if units < capacity:
+            out.append((start, end, capacity - units))
+        cursor = end
     if cursor < hi:
-        if last is not None and last[1] == cursor and last[2] == capacity:
-            last[1] = hi
-        else:
-            out.append([cursor, hi, capacity])
+        out.append((cursor, hi, capacity))
     return out
 
 
@@ -605,19 +622,29 @@ def _eroded(steps: list[Piece], before: int, after: int) -> list[Piece]:
     return _sweep(pieces)
 
 
-def _clipped(steps: list[Piece], spans: list[tuple[int, int]]) -> list[Piece]:
-    """The parts of ``steps`` inside ``spans`` (both sorted)."""
+def _clipped(steps: list[Piece], spans: list[tuple[int, int]], units: int = 1) -> list[Piece]:
+    """The parts of ``steps`` with at least ``units`` inside ``spans`` (both
+    sorted)."""
     out: list[Piece] = []
     j = 0
-    for start, end, units in steps:
-        while j < len(spans) and spans[j][1] <= start:
+    n = len(spans)
+    for step in steps:
+        start, end, level = step
+        if level < units:
+            continue
+        while j < n and spans[j][1] <= start:
             j += 1
+        if j == n:
+            break
+        if spans[j][0] <= start and end <= spans[j][1]:  # whole, the common case
+            out.append(step)
+            continue
         k = j
-        while k < len(spans) and spans[k][0] < end:
+        while k < n and spans[k][0] < end:
             left = start if start > spans[k][0] else spans[k][0]
             right = end if end < spans[k][1] else spans[k][1]
             if left < right:
-                out.append((left, right, units))
+                out.append((left, right, level))
             k += 1
     return out
 
@@ -687,7 +714,7 @@ def availability_of(
         opening = [(_epoch(s.start), _epoch(s.end)) for s in calendar.open_spans(bookable)]
         steps = _free(used, closed, b_lo - before, b_hi + after, resource.capacity)
         steps = _eroded(steps, before, after)
-        free = [piece for piece in _clipped(steps, opening) if piece[2] >= units]
+        free = _clipped(steps, opening, units)
     return Availability(
         resource_id=resource.id,
         capacity=resource.capacity,
@@ -695,7 +722,7 @@ def availability_of(
         hi=hi,
         free=free,
         busy=_busy(resource, used, closed, lo, hi),
-        text=LocalTexts(clock.platform_tz(), window),
+        text=local_texts(clock.platform_tz(), window),
     )
 
 
@@ -714,14 +741,22 @@ def _busy(
         for s, e in closed
         if s < hi and lo < e
     ]
-    if resource.capacity == 1:
-        pieces = [(s, e, 1) for s, e in _merged((s, e) for s, e, _u in used)]
+    if resource.capacity == 1:  # one busy interval across touching steps
+        pieces: list = []
+        for start, end, _units in used:
+            if pieces and start <= pieces[-1][1]:
+                if end > pieces[-1][1]:
+                    pieces[-1][1] = end
+            else:
+                pieces.append([start, end, 1])
     else:
         pieces = used
     for start, end, units in pieces:
-        left = start if start > lo else lo
-        right = end if end < hi else hi
-        if left < right:
-            items.append((left, right, units, "booking"))
-    items.sort()
+        if end <= lo:
+            continue
+        if start >= hi:
+            break
+        items.append((start if start > lo else lo, end if end < hi else hi, units, "booking"))
+    if closed:  # else already in order
+        items.sort()
     return items

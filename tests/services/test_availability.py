@@ -143,8 +143,32 @@ def test_local_texts_match_isoformat_also_across_summer_time(zone):
 
     tz = ZoneInfo(zone)
     window = Span(datetime(2026, 2, 20, tzinfo=UTC), datetime(2026, 5, 20, tzinfo=UTC))
-    texts = availability.LocalTexts(tz, window)
+    texts = availability.local_texts(tz, window)
     rng = random.Random(3)
     base = int(window.start.timestamp())
     for seconds in [base, base + 59, *(base + rng.randrange(0, 88 * 86400) for _ in range(500))]:
         assert texts(seconds) == datetime.fromtimestamp(seconds, tz).isoformat()
+
+
+@pytest.mark.parametrize(
+    ("zone", "month"), [("Asia/Kolkata", 1), ("America/St_Johns", 6), ("UTC", 3)]
+)
+def test_texts_at_one_offset_match_isoformat_and_their_table_stays_bounded(
+    zone, month, monkeypatch
+):
+    import random
+    from datetime import UTC
+
+    from booking.domain.spans import Span
+
+    monkeypatch.setattr(availability, "TEXTS_KEPT", 100)
+    tz = ZoneInfo(zone)
+    window = Span(datetime(2026, month, 2, tzinfo=UTC), datetime(2026, month, 28, tzinfo=UTC))
+    texts = availability.local_texts(tz, window)
+    assert isinstance(texts, availability.OffsetTexts)
+    assert availability.local_texts(tz, window) is texts  # one table serves every answer
+    rng = random.Random(5)
+    base = int(window.start.timestamp())
+    for seconds in [base, base + 59, *(base + rng.randrange(0, 26 * 86400) for _ in range(500))]:
+        assert texts(seconds) == datetime.fromtimestamp(seconds, tz).isoformat()
+        assert len(texts) <= 100
