@@ -678,10 +678,15 @@ class Availability:
         """The same as ``json.dumps(self.as_dict())``, written directly: the
         texts are ISO times, numbers and fixed words, nothing to escape."""
         t = self.text
-        free = ",".join(f'{{"start":"{t[a]}","end":"{t[b]}","units":{u}}}' for a, b, u in self.free)
+        # Lists, not generators, for join: it makes one anyway.
+        free = ",".join(
+            [f'{{"start":"{t[a]}","end":"{t[b]}","units":{u}}}' for a, b, u in self.free]
+        )
         busy = ",".join(
-            f'{{"start":"{t[a]}","end":"{t[b]}","units":{u},"kind":"{k}"}}'
-            for a, b, u, k in self.busy
+            [
+                f'{{"start":"{t[a]}","end":"{t[b]}","units":{u},"kind":"{k}"}}'
+                for a, b, u, k in self.busy
+            ]
         )
         return (
             f'{{"resource_id":{self.resource_id},"from":"{t(self.lo)}","to":"{t(self.hi)}",'
