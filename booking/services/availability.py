@@ -625,6 +625,9 @@ def _eroded(steps: list[Piece], before: int, after: int) -> list[Piece]:
 def _clipped(steps: list[Piece], spans: list[tuple[int, int]], units: int = 1) -> list[Piece]:
     """The parts of ``steps`` with at least ``units`` inside ``spans`` (both
     sorted)."""
+    if len(spans) == 1 and steps and spans[0][0] <= steps[0][0] and steps[-1][1] <= spans[0][1]:
+        # One span holding them all (open around the clock: the large answers)
+        return steps if units <= 1 else [step for step in steps if step[2] >= units]
     out: list[Piece] = []
     j = 0
     n = len(spans)
