@@ -69,9 +69,13 @@ def provider_standing(session: Session, provider: Organization, now: datetime) -
     return str(admission.status)
 
 
-def check_provider_takes_vouchers(session: Session, provider: Organization, now: datetime):
-    """Rules 5 and 19: admitted, and not suspended."""
-    standing = provider_standing(session, provider, now)
+def check_provider_takes_vouchers(
+    session: Session, provider: Organization, now: datetime, standing: str | None = None
+):
+    """Rules 5 and 19: admitted, and not suspended (``standing``: the
+    provider's, when the caller has read it already)."""
+    if standing is None:
+        standing = provider_standing(session, provider, now)
     if standing == "suspended":
         raise violation(
             "provider_suspended",
@@ -407,6 +411,20 @@ def relations_between(session: Session, a: int, b: int) -> Relations:
     return Relations(frozenset(frozenset(row) for row in rows))
 
 
+def relations_among(session: Session, org_ids: set[int]) -> Relations:
+    """The declared relations between any two of ``org_ids``, in one
+    statement (for many checks at once)."""
+    ids = sorted(org_ids)
+    rows = session.execute(
+        select(RelatedPartyDeclaration.org_id, RelatedPartyDeclaration.related_org_id).where(
+            RelatedPartyDeclaration.withdrawn_at.is_(None),
+            RelatedPartyDeclaration.org_id.in_(ids),
+            RelatedPartyDeclaration.related_org_id.in_(ids),
+        )
+    ).all()
+    return Relations(frozenset(frozenset(row) for row in rows))
+
+
 def party_view(org: Organization) -> PartyView:
     return PartyView(
         org_id=org.id,
@@ -417,13 +435,17 @@ def party_view(org: Organization) -> PartyView:
     )
 
 
-def check_not_related(session: Session, enterprise: Organization, provider: Organization):
-    """Rule 7, with the declarations on file."""
-    _not_related(
-        party_view(enterprise),
-        party_view(provider),
-        relations_between(session, enterprise.id, provider.id),
-    )
+def check_not_related(
+    session: Session,
+    enterprise: Organization,
+    provider: Organization,
+    relations: Relations | None = None,
+):
+    """Rule 7, with the declarations on file (``relations``: those between
+    the two, when the caller has read them already)."""
+    if relations is None:
+        relations = relations_between(session, enterprise.id, provider.id)
+    _not_related(party_view(enterprise), party_view(provider), relations)
 
 
 def declare_related_party(

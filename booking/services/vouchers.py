@@ -16,13 +16,14 @@ below zero is never written, also when requests race.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import and_, case, func, or_, select, type_coerce
+from sqlalchemy import and_, bindparam, case, func, or_, select, type_coerce
 from sqlalchemy.orm import Session, selectinload
 
 from booking import authz
@@ -231,12 +232,13 @@ def _sum_of(condition):
     )
 
 
-def totals_for(session: Session, voucher_ids: list[int]) -> dict[int, Totals]:
-    """Each voucher's figures, summed by the database from its ledger."""
-    if not voucher_ids:
-        return {}
+@functools.cache
+def _totals_statement():
+    """Built once, with the vouchers' ids bound: building its seven sums
+    cost more than the database's work (every quote and voucher answer
+    reads it)."""
     kind = VoucherLedgerEntry.kind
-    rows = session.execute(
+    return (
         select(
             VoucherLedgerEntry.voucher_id,
             _sum_of(kind == LedgerKind.ISSUE),
@@ -247,9 +249,16 @@ def totals_for(session: Session, voucher_ids: list[int]) -> dict[int, Totals]:
             _sum_of(kind == LedgerKind.REVOKE),
             _sum_of(kind == LedgerKind.ADJUST),
         )
-        .where(VoucherLedgerEntry.voucher_id.in_(voucher_ids))
+        .where(VoucherLedgerEntry.voucher_id.in_(bindparam("voucher_ids", expanding=True)))
         .group_by(VoucherLedgerEntry.voucher_id)
-    ).all()
+    )
+
+
+def totals_for(session: Session, voucher_ids: list[int]) -> dict[int, Totals]:
+    """Each voucher's figures, summed by the database from its ledger."""
+    if not voucher_ids:
+        return {}
+    rows = session.execute(_totals_statement(), {"voucher_ids": list(voucher_ids)}).all()
     found = {
         row[0]: Totals(
             face_value=row[1],
@@ -287,6 +296,31 @@ def held_for(session: Session, voucher_id: int, reservation_id: int) -> Decimal:
         )
     )
     return -(total or ZERO)
+
+
+def holds_for(session: Session, reservation_ids: list[int]) -> dict[tuple[int, int], Decimal]:
+    """What each voucher holds for each of these bookings now, by
+    ``(voucher_id, reservation_id)`` (``held_for`` of many at once)."""
+    if not reservation_ids:
+        return {}
+    rows = session.execute(_holds_statement(), {"ids": sorted(set(reservation_ids))}).all()
+    return {(voucher_id, reservation_id): -total for voucher_id, reservation_id, total in rows}
+
+
+@functools.cache
+def _holds_statement():
+    return (
+        select(
+            VoucherLedgerEntry.voucher_id,
+            VoucherLedgerEntry.reservation_id,
+            type_coerce(func.coalesce(func.sum(VoucherLedgerEntry.amount), 0), Money()),
+        )
+        .where(
+            VoucherLedgerEntry.reservation_id.in_(bindparam("ids", expanding=True)),
+            VoucherLedgerEntry.kind.in_(rules.HOLD_KINDS),
+        )
+        .group_by(VoucherLedgerEntry.voucher_id, VoucherLedgerEntry.reservation_id)
+    )
 
 
 def redeemed_for(session: Session, reservation_id: int) -> Decimal:
@@ -963,9 +997,32 @@ def _resource_of(session: Session, reservation) -> Resource:
     return resource
 
 
-def check_voucher_pays(session: Session, voucher: Voucher, reservation, now: datetime) -> None:
+class PayReads:
+    """What the voucher rules read besides the voucher and the booking, read
+    once for many checks (``quotes_for_bookings``): each provider's
+    standing, and the relations declared among the enterprises and
+    providers concerned."""
+
+    def __init__(self, session: Session, now: datetime, relations: rules.Relations) -> None:
+        self.session, self.now, self.relations = session, now, relations
+        self.standings: dict[int, str] = {}
+
+    def standing(self, provider: Organization) -> str:
+        from booking.services import admissions
+
+        found = self.standings.get(provider.id)
+        if found is None:
+            found = admissions.provider_standing(self.session, provider, self.now)
+            self.standings[provider.id] = found
+        return found
+
+
+def check_voucher_pays(
+    session: Session, voucher: Voucher, reservation, now: datetime, reads: PayReads | None = None
+) -> None:
     """Rules 5, 6, 7, 11, 19, 22: may ``voucher`` pay for ``reservation``
-    (checked when chosen and again at approval)? Raises ``RuleViolation``."""
+    (checked when chosen and again at approval)? Raises ``RuleViolation``.
+    ``reads``: what a batch of checks has read already."""
     from booking.services import admissions
 
     if voucher.holder_org_id != reservation.customer_org_id:
@@ -1023,7 +1080,9 @@ def check_voucher_pays(session: Session, voucher: Voucher, reservation, now: dat
             category=category,
         )
     provider = session.get(Organization, resource.provider_id)
-    admissions.check_provider_takes_vouchers(session, provider, now)
+    admissions.check_provider_takes_vouchers(
+        session, provider, now, reads.standing(provider) if reads else None
+    )
     if not rules.provider_region_allowed(provider.region, voucher.provider_regions or ()):
         raise violation(
             "provider_region",
@@ -1033,7 +1092,7 @@ def check_voucher_pays(session: Session, voucher: Voucher, reservation, now: dat
             region=provider.region,
         )
     customer = session.get(Organization, reservation.customer_org_id)
-    admissions.check_not_related(session, customer, provider)
+    admissions.check_not_related(session, customer, provider, reads.relations if reads else None)
     if str(resource.kind) == "testing_service" or category == "testing":
         last_day = reservation.end_at.astimezone(clock.platform_tz()).date()
         admissions.check_cma(session, provider, resource, last_day)
@@ -1057,6 +1116,12 @@ def quote_for_booking(session: Session, actor: Actor, voucher_id: int, reservati
     available = totals_of(session, voucher.id).available
     if getattr(reservation, "id", None):
         available += held_for(session, voucher.id, reservation.id)
+    return _split(voucher, reservation, available)
+
+
+def _split(voucher: Voucher, reservation, available: Decimal) -> VoucherQuote:
+    """The voucher's and the customer's shares of the booking's estimate,
+    with ``available`` left on the voucher for it."""
     cost = reservation.estimated_cost or ZERO
     if available <= ZERO and cost > ZERO:
         raise violation(
@@ -1067,6 +1132,60 @@ def quote_for_booking(session: Session, actor: Actor, voucher_id: int, reservati
         )
     share, customer = rules.split_cost(cost, share_terms(voucher), available)
     return VoucherQuote(voucher_id=voucher.id, voucher_share=share, customer_share=customer)
+
+
+def quotes_for_bookings(
+    session: Session, actor: Actor, bookings: list
+) -> dict[int, VoucherQuote | DomainError]:
+    """``quote_for_booking`` of many saved bookings at once (a page of the
+    approval queue), by booking id: the quote, or the error that refuses
+    it. A booking is a ``Reservation`` or anything with its names (``id``,
+    ``voucher_id``, ``resource_id``, ``customer_org_id``, ``start_at``,
+    ``end_at``, ``other_public_subsidy``, ``estimated_cost``). The vouchers,
+    their totals, their holds for these bookings, the resources and the
+    relations among the parties are read in one statement each, and each
+    provider's standing once, so a page costs about what one quote does.
+    Bookings without a voucher are left out. Writes nothing."""
+    from booking.services import admissions
+
+    chosen = [b for b in bookings if b.voucher_id]
+    if not chosen:
+        return {}
+    now = clock.now()
+    # The resources and the parties read at once into the session, where the
+    # rules find them (``_resource_of``, ``session.get``); held here until
+    # the end, as the session only keeps them while someone does.
+    unloaded = {b.resource_id for b in chosen if getattr(b, "resource", None) is None}
+    held_objects: list = []
+    if unloaded:
+        held_objects += session.scalars(select(Resource).where(Resource.id.in_(sorted(unloaded))))
+    found = {
+        v.id: v
+        for v in session.scalars(
+            select(Voucher).where(Voucher.id.in_(sorted({b.voucher_id for b in chosen})))
+        )
+    }
+    totals = totals_for(session, sorted(found))
+    held = holds_for(session, [b.id for b in chosen])
+    parties = {b.customer_org_id for b in chosen}
+    parties |= {_resource_of(session, b).provider_id for b in chosen}
+    held_objects += session.scalars(
+        select(Organization).where(Organization.id.in_(sorted(parties)))
+    )
+    reads = PayReads(session, now, admissions.relations_among(session, parties))
+    quotes: dict[int, VoucherQuote | DomainError] = {}
+    for booking in chosen:
+        voucher = found.get(booking.voucher_id)
+        try:
+            if voucher is None:
+                raise NotFound(N_("Unknown voucher."), details={"field": "voucher_id"})
+            check_voucher_pays(session, voucher, booking, now, reads)
+            available = totals[voucher.id].available + held.get((voucher.id, booking.id), ZERO)
+            quotes[booking.id] = _split(voucher, booking, available)
+        except DomainError as error:
+            quotes[booking.id] = error
+    del held_objects
+    return quotes
 
 
 @dataclass

@@ -114,6 +114,35 @@ def test_queue_filters_by_resource_and_dates_and_pages(
     assert queue_ids(session, lab) == [a.id, b.id, c.id]
 
 
+def test_queue_pages_requests_made_at_the_same_moment_by_id(booking_world, make_resource, session):
+    # The clock stands still: every request has the same created_at, so the
+    # page boundaries rest on the id alone; no request is shown twice or lost.
+    world = booking_world()
+    second = make_resource(world.provider)
+    made = [
+        request(world, at(day, 10), at(day, 12), resource_id=(world.resource, second)[n % 2].id)
+        for n, day in enumerate((2, 3, 4, 7, 8))  # weekdays
+    ]
+    lab = world.lab_actor
+    pages = [
+        approvals.approval_queue(session, lab, approvals.QueueFilters(page=page, per_page=2))
+        for page in (1, 2, 3, 4)
+    ]
+    assert [[i.reservation.id for i in items] for items, _ in pages] == [
+        [made[0].id, made[1].id],
+        [made[2].id, made[3].id],
+        [made[4].id],
+        [],
+    ]
+    assert {total for _, total in pages} == {5}
+    first = pages[0][0][1]
+    assert (first.resource.id, first.customer_org.id, first.user.id) == (
+        second.id,
+        world.customer.id,
+        world.customer_user.id,
+    )
+
+
 def test_queue_shows_the_voucher_and_its_share(voucher_world, session):
     with time_machine.travel(datetime(2026, 6, 1, 8, 0, tzinfo=SH), tick=False):
         world = voucher_world()
