@@ -827,6 +827,7 @@ class Generator:
 
         rng = self.rng
         self.voucher_state: dict[int, SimpleNamespace] = {}
+        self.voucher_facts: dict[int, tuple[str, int]] = {}
         years = range(self.first_day.year, local_day(self.now_ts).year + 1)
         for enterprise in self.enterprises:
             if not enterprise.tech or rng.random() > 0.7:
@@ -869,6 +870,7 @@ class Generator:
                         "updated_at": instant(valid_until if expired else issued),
                     },
                 )
+                self.voucher_facts[voucher_id] = (bureau_region, enterprise.id)
                 self.ledger(w, voucher_id, "issue", face, None, issued, self.officers[bureau])
                 state = SimpleNamespace(
                     id=voucher_id,
@@ -888,13 +890,17 @@ class Generator:
     def ledger(
         self, w, voucher_id, kind, amount, reservation_id, at, actor, reason=None, resource_id=None
     ):
-        """One entry; a booking's entries name its resource, as the
-        application's ledger writer does (models/vouchers.py)."""
+        """One entry; a booking's entries name its resource, every entry its
+        voucher's issuing region and holder, as the application's ledger
+        writer does (models/vouchers.py)."""
+        region, holder = self.voucher_facts[voucher_id]
         w.add(
             "voucher_ledger_entries",
             {
                 "id": self.next_id("voucher_ledger_entries"),
                 "voucher_id": voucher_id,
+                "issuing_region": region,
+                "holder_org_id": holder,
                 "kind": kind,
                 "amount": amount,
                 "reservation_id": reservation_id,
@@ -1718,6 +1724,7 @@ class Generator:
         voucher.redeemed += paid
         self.ledger(w, voucher.id, "redeem", -paid, rid, at, actor, **on)
         row["redeemed_at"] = instant(at)
+        row["redeemed_region"] = voucher.bureau_region
         self.confirmation(w, row, res, voucher, at)
         self.claim_line(row, res, voucher, at)
 
@@ -2118,7 +2125,14 @@ CONSISTENCY = {
                  WHERE r.redeemed_at <> m.at OR (r.redeemed_at IS NULL) <> (m.at IS NULL))
              + (SELECT count(*) FROM voucher_ledger_entries e
                   JOIN reservations r ON r.id = e.reservation_id
-                 WHERE e.resource_id IS NULL OR e.resource_id <> r.resource_id)""",
+                 WHERE e.resource_id IS NULL OR e.resource_id <> r.resource_id)
+             + (SELECT count(*) FROM voucher_ledger_entries e
+                  JOIN vouchers v ON v.id = e.voucher_id
+                 WHERE e.issuing_region <> v.issuing_region OR e.holder_org_id <> v.holder_org_id)
+             + (SELECT count(*) FROM reservations r JOIN vouchers v ON v.id = r.voucher_id
+                 WHERE r.customer_org_id <> v.holder_org_id
+                    OR (r.redeemed_at IS NOT NULL
+                        AND r.redeemed_region IS DISTINCT FROM v.issuing_region))""",
 }
 
 

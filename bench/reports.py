@@ -335,7 +335,14 @@ def seed_world(conn) -> None:
     insert_select(
         conn,
         t["voucher_ledger_entries"],
-        {"voucher_id": "v.id", "kind": "'issue'", "amount": "v.face_value", "at": "v.issued_at"},
+        {
+            "voucher_id": "v.id",
+            "issuing_region": "v.issuing_region",
+            "holder_org_id": "v.holder_org_id",
+            "kind": "'issue'",
+            "amount": "v.face_value",
+            "at": "v.issued_at",
+        },
         "FROM vouchers v",
     )
     insert_select(
@@ -343,6 +350,8 @@ def seed_world(conn) -> None:
         t["voucher_ledger_entries"],
         {
             "voucher_id": "v.id",
+            "issuing_region": "v.issuing_region",
+            "holder_org_id": "v.holder_org_id",
             "kind": "'expire'",
             "amount": "-1000",
             "at": "CASE WHEN v.id % 2 = 0 THEN timestamptz '2024-12-31 23:59:59+08' "
@@ -380,10 +389,16 @@ def add_bookings(conn, first: int, last: int) -> None:
     )
     hours = "(1 + i % 4)"
     voucher = "CASE WHEN i % 2 = 0 THEN ids.v0 + (i / 2) % 50000 END"
+
+    def of_voucher(column: str) -> str:
+        return f"(SELECT {column} FROM vouchers WHERE id = ids.v0 + (i / 2) % 50000)"
+
     columns = {
         "resource_id": f"ids.r0 + (i * 31) % {INSTRUMENTS + OTHER_RESOURCES}",
-        # one in ten by the lab itself (internal use)
-        "customer_org_id": f"CASE WHEN i % 10 = 3 THEN r.provider_id "
+        # one in ten by the lab itself (internal use); a voucher pays only
+        # for its holder's bookings
+        "customer_org_id": f"CASE WHEN i % 2 = 0 THEN {of_voucher('holder_org_id')} "
+        "WHEN i % 10 = 3 THEN r.provider_id "
         f"ELSE ids.e0 + (i * 13) % {ENTERPRISES} END",
         "user_id": "(SELECT min(id) FROM users) + (i * 13) % 20000",
         "start_at": start,
@@ -415,6 +430,7 @@ def add_bookings(conn, first: int, last: int) -> None:
         # writes when the application redeems)
         "redeemed_at": f"CASE WHEN i % 2 = 0 THEN {start} + {hours} * interval '1 hour' "
         "+ interval '1 hour' END",
+        "redeemed_region": f"CASE WHEN i % 2 = 0 THEN {of_voucher('issuing_region')} END",
     }
     insert_select(
         conn,
@@ -454,13 +470,15 @@ def add_bookings(conn, first: int, last: int) -> None:
             ledger,
             {
                 "voucher_id": "f.voucher_id",
+                "issuing_region": "v.issuing_region",
+                "holder_org_id": "v.holder_org_id",
                 "kind": f"'{kind}'",
                 "amount": amount,
                 "reservation_id": "f.id",
                 "resource_id": "f.resource_id",
                 "at": at,
             },
-            "FROM fresh f",
+            "FROM fresh f JOIN vouchers v ON v.id = f.voucher_id",
         )
     # Claims: one per provider and quarter of the new bookings, lines for six in ten.
     conn.execute(
@@ -674,13 +692,28 @@ def bench_app(url: str):
 
 def check_facts(conn) -> None:
     """The loaded data as the application writes it: every booking's
-    ``redeemed_at`` is its first redeem entry's instant, every booking entry
-    names the booking's resource."""
+    ``redeemed_at`` and ``redeemed_region`` are its first redeem entry's
+    instant and voucher region, every booking entry names the booking's
+    resource, every entry its voucher's region and holder, every voucher
+    booking's customer is the voucher's holder."""
     wrong = conn.scalar(
         text(
             "SELECT count(*) FROM reservations r LEFT JOIN (SELECT reservation_id, min(at) AS at "
             "FROM voucher_ledger_entries WHERE kind = 'redeem' GROUP BY reservation_id) m "
             "ON m.reservation_id = r.id WHERE r.redeemed_at IS DISTINCT FROM m.at"
+        )
+    )
+    wrong += conn.scalar(
+        text(
+            "SELECT count(*) FROM reservations r JOIN vouchers v ON v.id = r.voucher_id "
+            "WHERE r.customer_org_id <> v.holder_org_id OR (r.redeemed_at IS NOT NULL "
+            "AND r.redeemed_region IS DISTINCT FROM v.issuing_region)"
+        )
+    )
+    wrong += conn.scalar(
+        text(
+            "SELECT count(*) FROM voucher_ledger_entries e JOIN vouchers v ON v.id = e.voucher_id "
+            "WHERE e.issuing_region <> v.issuing_region OR e.holder_org_id <> v.holder_org_id"
         )
     )
     wrong += conn.scalar(

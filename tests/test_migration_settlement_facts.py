@@ -1,7 +1,7 @@
-"""The migration that adds the settlement facts fills them for the rows
+"""The migrations that add the settlement facts fill them for the rows
 already there: a world written at the head revision, taken back to the
-revision before (the columns dropped) and upgraded again, has the same facts
-as the ledger's insert hooks wrote, on SQLite and on PostgreSQL."""
+revision before each (the columns dropped) and upgraded again, has the same
+facts as the ledger's insert hooks wrote, on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,10 +11,13 @@ from booking.extensions import db as _db
 from tests.factories.reports import build_settlement_world
 from tests.test_migrations import migrated_app  # noqa: F401 (a fixture)
 
-BEFORE = "0e204449a099"
+#: Before the voucher facts (b3d9e4f1a7c2), before the resource and
+#: redemption facts (5e7d1c2a9b40).
+BEFORE = ("7a1f3c9e2b58", "0e204449a099")
 FACTS = {
-    "redeemed": "SELECT id, redeemed_at FROM reservations ORDER BY id",
-    "resources": "SELECT id, resource_id FROM voucher_ledger_entries ORDER BY id",
+    "redeemed": "SELECT id, redeemed_at, redeemed_region FROM reservations ORDER BY id",
+    "entries": "SELECT id, resource_id, issuing_region, holder_org_id "
+    "FROM voucher_ledger_entries ORDER BY id",
 }
 
 
@@ -32,11 +35,13 @@ def test_the_migration_fills_the_facts_of_existing_rows(migrated_app):  # noqa: 
         _db.session.commit()
         _db.session.remove()
         written = facts(_db.engine)
-        assert any(at is not None for _id, at in written["redeemed"])
-        assert any(rid is not None for _id, rid in written["resources"])
-        downgrade(revision=BEFORE)
-        upgrade()
-        assert facts(_db.engine) == written
+        assert any(at is not None and region for _id, at, region in written["redeemed"])
+        assert any(rid is not None for _id, rid, _r, _h in written["entries"])
+        assert all(region and holder for _id, _rid, region, holder in written["entries"])
+        for revision in BEFORE:
+            downgrade(revision=revision)
+            upgrade()
+            assert facts(_db.engine) == written
         with _db.engine.connect() as conn:
             if conn.dialect.name == "postgresql":
                 sql = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"

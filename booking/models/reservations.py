@@ -81,6 +81,8 @@ class Reservation(TimestampMixin, Base):
             postgresql_include=[
                 "resource_id",
                 "voucher_id",
+                "customer_org_id",
+                "redeemed_region",
                 "final_cost",
                 "voucher_amount",
                 "customer_amount",
@@ -134,6 +136,10 @@ class Reservation(TimestampMixin, Base):
     # ``redeem`` ledger entries, written with the entry itself (the ledger's
     # insert hook in models/vouchers.py; never set by hand).
     redeemed_at: Mapped[datetime | None]
+    # The issuing region of the voucher of that redemption, written with it.
+    # (The voucher's holder is the booking's customer: vouchers.redeem and
+    # the hold refuse any other.)
+    redeemed_region: Mapped[str | None] = mapped_column(String(6))
 
     # What really happened.
     actual_start: Mapped[datetime | None]

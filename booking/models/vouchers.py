@@ -276,7 +276,15 @@ class VoucherLedgerEntry(Base):
         Index(
             "ix_voucher_ledger_at",
             "at",
-            postgresql_include=["kind", "amount", "voucher_id", "resource_id", "reservation_id"],
+            postgresql_include=[
+                "kind",
+                "amount",
+                "voucher_id",
+                "resource_id",
+                "reservation_id",
+                "issuing_region",
+                "holder_org_id",
+            ],
         ),
         Index("ix_voucher_ledger_claim", "claim_id"),
     )
@@ -290,6 +298,11 @@ class VoucherLedgerEntry(Base):
     # settlement report groups a period's entries by provider and category
     # without reading the bookings. Filled on insert (``_entry_names_resource``).
     resource_id: Mapped[int | None] = mapped_column(ForeignKey("resources.id"))
+    # The voucher's issuing region and holder (neither ever changes), so that
+    # the report reads a period's entries without joining their vouchers.
+    # Filled on insert (``_entry_names_voucher_facts``).
+    issuing_region: Mapped[str] = mapped_column(String(6))
+    holder_org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
     claim_id: Mapped[int | None] = mapped_column(ForeignKey("claims.id"))
     reason: Mapped[str | None] = mapped_column(Text)
     actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -307,10 +320,10 @@ def _ledger_is_append_only(_mapper, _connection, target):
 # What the settlement report reads instead of joining every entry to its
 # booking, written by the insert of the entry itself, so that no writer of the
 # ledger (the services' ``_append``, fixtures, scripts using the ORM) can leave
-# it out. Writers in plain SQL (the benchmarks' loaders) fill both themselves;
+# it out. Writers in plain SQL (the benchmarks' loaders) fill them themselves;
 # the CHECK ``booking_entries_name_resource`` refuses an entry without its
-# resource. tests/services/test_settlement_facts.py recomputes both from the
-# raw rows.
+# resource, NOT NULL one without its voucher's facts.
+# tests/services/test_settlement_facts.py recomputes them from the raw rows.
 
 
 @event.listens_for(VoucherLedgerEntry, "before_insert")
@@ -323,10 +336,32 @@ def _entry_names_resource(_mapper, connection, target):
         )
 
 
+@event.listens_for(VoucherLedgerEntry, "before_insert")
+def _entry_names_voucher_facts(_mapper, connection, target):
+    if target.issuing_region is not None and target.holder_org_id is not None:
+        return
+    voucher = target.__dict__.get("voucher")
+    if voucher is None:
+        session = object_session(target)
+        if session is not None:
+            voucher = session.identity_map.get(identity_key(Voucher, target.voucher_id))
+    if voucher is not None and "issuing_region" in voucher.__dict__:
+        region, holder = voucher.issuing_region, voucher.holder_org_id
+    else:
+        table = Voucher.__table__
+        region, holder = connection.execute(
+            select(table.c.issuing_region, table.c.holder_org_id).where(
+                table.c.id == target.voucher_id
+            )
+        ).one()
+    target.issuing_region, target.holder_org_id = region, holder
+
+
 @event.listens_for(VoucherLedgerEntry, "after_insert")
 def _redeem_dates_booking(_mapper, connection, target):
     """A ``redeem`` entry sets its booking's ``redeemed_at`` (the earliest
-    redemption), and the booking loaded in the session sees it."""
+    redemption) and ``redeemed_region`` (its voucher's issuing region), and
+    the booking loaded in the session sees them."""
     if target.kind != LedgerKind.REDEEM or target.reservation_id is None:
         return
     from booking.models.reservations import Reservation
@@ -338,19 +373,19 @@ def _redeem_dates_booking(_mapper, connection, target):
             table.c.id == target.reservation_id,
             or_(table.c.redeemed_at.is_(None), table.c.redeemed_at > target.at),
         )
-        .values(redeemed_at=target.at)
+        .values(redeemed_at=target.at, redeemed_region=target.issuing_region)
     )
     session = object_session(target)
     if session is not None:
         booking = session.identity_map.get(identity_key(Reservation, target.reservation_id))
         if booking is not None:
-            set_committed_value(
-                booking,
-                "redeemed_at",
-                connection.scalar(
-                    select(table.c.redeemed_at).where(table.c.id == target.reservation_id)
-                ),
-            )
+            row = connection.execute(
+                select(table.c.redeemed_at, table.c.redeemed_region).where(
+                    table.c.id == target.reservation_id
+                )
+            ).one()
+            set_committed_value(booking, "redeemed_at", row.redeemed_at)
+            set_committed_value(booking, "redeemed_region", row.redeemed_region)
 
 
 event.listen(

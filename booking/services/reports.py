@@ -94,7 +94,7 @@ from booking.models.catalog import (
 from booking.models.claims import Claim, ClaimLine
 from booking.models.reports import AssessmentProgramme
 from booking.models.reservations import Rating, Reservation
-from booking.models.vouchers import Voucher, VoucherLedgerEntry
+from booking.models.vouchers import VoucherLedgerEntry
 
 #: Bookings whose usage counts: completed, and completed then settled.
 USAGE_STATUSES = ("completed", "settled")
@@ -930,18 +930,23 @@ def settlement_report(
 
 def _settlement_sums(sql: _Sql, scope: SettlementScope, group_by: str, start, end, months):
     """The report's figures per group and flow, summed by the database in
-    two branches that never join the ledger to the bookings:
+    two branches that join neither the ledger to the bookings nor either to
+    the vouchers:
 
     - the ledger's: the period's hold, redeem and expire entries, each
-      naming its voucher and the resource of its booking (``resource_id``,
-      written with the entry): a scan of the index on ``at``;
-    - the bookings': the bookings redeemed in the period (``redeemed_at``,
-      the first redeem entry's instant, written with it) with their live claim
-      line: a scan of the partial index on ``redeemed_at``.
+      naming its booking's resource and its voucher's issuing region and
+      holder (written with the entry): a scan of the index on ``at``;
+    - the bookings': the bookings redeemed in the period (``redeemed_at`` and
+      ``redeemed_region``, the first redeem entry's instant and voucher
+      region, written with it; the voucher's holder is the booking's
+      customer) with their live claim line: a scan of the partial index on
+      ``redeemed_at``.
 
-    Each branch sums its rows by resource and voucher facts first (one join
-    per row: the voucher), then joins the groups, far fewer, to their
-    resource and provider to give them their group key and flow.
+    Each row is joined to its instrument (6,000 of them: a hash probe that
+    stays in the processor's cache) for the provider's region and what the
+    grouping needs of it, so each branch first sums into a few thousand
+    groups (key, issuing and provider region) and gives them their flow
+    afterwards (the flow's ``LIKE``s run per group, not per row).
 
     A booking redeemed twice would count once on the bookings' side and twice
     in the ledger: the reconciliation's ``voucher_share`` check says so.
@@ -950,30 +955,30 @@ def _settlement_sums(sql: _Sql, scope: SettlementScope, group_by: str, start, en
     amounts = rules.SETTLEMENT_AMOUNTS
     zero = sql.money_column(literal(0))
     instrument = (
-        select(Resource.id, Organization.region.label("provider_region"))
+        select(
+            Resource.id,
+            Resource.provider_id,
+            Resource.service_category,
+            Organization.region.label("provider_region"),
+        )
         .join(Organization, Organization.id == Resource.provider_id)
         .subquery("instrument")
     )
 
-    def branch(source, when, resource_id, voucher_id, where, keys: dict, sums: dict, then):
-        """``keys`` and ``sums``: the first step's own group keys and per-row
+    def branch(source, when, facts, where, keys: dict, sums: dict, then):
+        """``facts``: the rows' resource, issuing region and voucher holder;
+        ``keys`` and ``sums``: the first step's own group keys and per-row
         money; ``then(columns)``: the report's figures from the first step's
         columns (name -> expression)."""
-        voucher = aliased(Voucher)
-        # By month or issuing region only the provider's region matters of
-        # the instrument: joined per row (6,000 instruments, a hash probe that
-        # stays in the processor's cache), it leaves a few hundred groups
-        # instead of one per instrument.
-        by_region = group_by in ("month", "region")
-        own = {"issuing": voucher.issuing_region}
-        if by_region:
-            own["preg"] = instrument.c.provider_region
-        else:
-            own["rid"] = resource_id
-        if group_by == "enterprise":
-            own["holder"] = voucher.holder_org_id
-        if group_by == "month":
-            own["month"] = sql.month_key(when, months)
+        resource_id, issuing, holder = facts
+        own = {"issuing": issuing, "preg": instrument.c.provider_region}
+        own["key"] = {
+            "month": lambda: sql.month_key(when, months),
+            "provider": lambda: instrument.c.provider_id,
+            "enterprise": lambda: holder,
+            "category": lambda: instrument.c.service_category,
+            "region": lambda: issuing,
+        }[group_by]()
         own.update(keys)
         # Grouping by plain columns of a subquery: PostgreSQL cannot tell that
         # two parameterised expressions are the same one.
@@ -983,12 +988,10 @@ def _settlement_sums(sql: _Sql, scope: SettlementScope, group_by: str, start, en
                 *[expr.label(name) for name, expr in sums.items()],
             )
             .select_from(source)
-            .join(voucher, voucher.id == voucher_id)
+            .outerjoin(instrument, instrument.c.id == resource_id)
             .where(*where)
+            .subquery()
         )
-        if by_region:
-            rows = rows.outerjoin(instrument, instrument.c.id == resource_id)
-        rows = rows.subquery()
         r = rows.c
         first = (
             select(
@@ -1000,32 +1003,22 @@ def _settlement_sums(sql: _Sql, scope: SettlementScope, group_by: str, start, en
             .subquery()
         )
         g = first.c
-        resource = aliased(Resource)
-        provider = aliased(Organization)
-        key = {
-            "month": g.month if group_by == "month" else None,
-            "provider": resource.provider_id,
-            "enterprise": g.holder if group_by == "enterprise" else None,
-            "category": resource.service_category,
-            "region": g.issuing,
-        }[group_by]
         figures = then(g)
-        provider_region = g.preg if by_region else provider.region
-        grouped = select(
-            key.label("key"),
-            _flow_of(g.issuing, provider_region, scope.region).label("flow"),
-            *[figures.get(name, literal(0)).label(name) for name in ("bookings", *amounts)],
-        ).select_from(first)
-        if not by_region:
-            grouped = grouped.outerjoin(resource, resource.id == g.rid).outerjoin(
-                provider, provider.id == resource.provider_id
+        grouped = (
+            select(
+                g.key.label("key"),
+                _flow_of(g.issuing, g.preg, scope.region).label("flow"),
+                *[figures.get(name, literal(0)).label(name) for name in ("bookings", *amounts)],
             )
-        grouped = grouped.where(
-            or_(
-                _starts_with(g.issuing, scope.region),
-                _starts_with(provider_region, scope.region),
+            .select_from(first)
+            .where(
+                or_(
+                    _starts_with(g.issuing, scope.region),
+                    _starts_with(g.preg, scope.region),
+                )
             )
-        ).subquery()
+            .subquery()
+        )
         c = grouped.c
         return select(
             c.key,
@@ -1050,8 +1043,7 @@ def _settlement_sums(sql: _Sql, scope: SettlementScope, group_by: str, start, en
     ledger = branch(
         entry,
         entry.at,
-        entry.resource_id,
-        entry.voucher_id,
+        (entry.resource_id, entry.issuing_region, entry.holder_org_id),
         [
             entry.at >= sql.instant(start),
             entry.at < sql.instant(end),
@@ -1088,8 +1080,7 @@ def _settlement_sums(sql: _Sql, scope: SettlementScope, group_by: str, start, en
     bookings = branch(
         outerjoin(booking, live_line, live_line.c.reservation_id == booking.id),
         booking.redeemed_at,
-        booking.resource_id,
-        booking.voucher_id,
+        (booking.resource_id, booking.redeemed_region, booking.customer_org_id),
         [booking.redeemed_at >= sql.instant(start), booking.redeemed_at < sql.instant(end)],
         {},
         booking_sums,
@@ -1116,9 +1107,7 @@ def _ledger_sums(session, sql, scope, start, end) -> dict[str, Decimal]:
         entry.kind.in_(("hold", "redeem", "expire")),
     )
     if scope.region is not None:
-        stmt = stmt.join(Voucher, Voucher.id == entry.voucher_id).where(
-            _starts_with(Voucher.issuing_region, scope.region)
-        )
+        stmt = stmt.where(_starts_with(entry.issuing_region, scope.region))
     sums = {"hold": ZERO, "redeem": ZERO, "expire": ZERO}
     for kind, total in session.execute(stmt.group_by(entry.kind)):
         sums[kind.value] = sql.money(total)

@@ -1,5 +1,6 @@
 """The settlement facts the ledger writes with each entry (the booking's
-resource on the entry, the first redemption's instant on the booking) stay
+resource and the voucher's issuing region and holder on the entry, the first
+redemption's instant and voucher region on the booking) stay
 equal to what the raw rows say after random sequences of voucher operations,
 and the settlement report computed from them equals the report computed in
 Python from the raw ledger, bookings and claim lines."""
@@ -17,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from booking.models.claims import Claim, ClaimLine
 from booking.models.reservations import Reservation
-from booking.models.vouchers import VoucherLedgerEntry
+from booking.models.vouchers import Voucher, VoucherLedgerEntry
 from booking.services import reports
 from tests.factories.accounts import actor_of, create_org, create_user
 from tests.factories.reports import ledger
@@ -29,41 +30,67 @@ ZERO = D("0.00")
 
 
 def raw_facts(session):
-    """What the facts must be, from the raw rows."""
-    redeemed: dict[int, object] = {}
-    for rid, at in session.execute(
-        select(VoucherLedgerEntry.reservation_id, VoucherLedgerEntry.at).where(
-            VoucherLedgerEntry.kind == "redeem"
-        )
+    """What the facts must be, from the raw rows: per booking its first
+    redemption (instant, voucher region), per booking its resource, per
+    voucher its issuing region and holder."""
+    vouchers = {
+        v.id: (v.issuing_region, v.holder_org_id)
+        for v in session.execute(select(Voucher.id, Voucher.issuing_region, Voucher.holder_org_id))
+    }
+    redeemed: dict[int, tuple] = {}
+    for rid, at, entry_id, voucher_id in session.execute(
+        select(
+            VoucherLedgerEntry.reservation_id,
+            VoucherLedgerEntry.at,
+            VoucherLedgerEntry.id,
+            VoucherLedgerEntry.voucher_id,
+        ).where(VoucherLedgerEntry.kind == "redeem")
     ):
-        redeemed[rid] = min(at, redeemed.get(rid, at))
+        first = redeemed.get(rid)
+        if first is None or (at, entry_id) < first[:2]:
+            redeemed[rid] = (at, entry_id, vouchers[voucher_id][0])
     resources = dict(session.execute(select(Reservation.id, Reservation.resource_id)).all())
-    return redeemed, resources
+    return {rid: (at, region) for rid, (at, _id, region) in redeemed.items()}, resources, vouchers
 
 
 def check_facts(session) -> None:
     session.flush()
-    redeemed, resources = raw_facts(session)
+    redeemed, resources, vouchers = raw_facts(session)
+    never = (None, None)
     # As stored in the rows...
-    stored = dict(session.execute(select(Reservation.id, Reservation.redeemed_at)).all())
-    assert stored == {rid: redeemed.get(rid) for rid in stored}
-    for rid, resource_id in session.execute(
-        select(VoucherLedgerEntry.reservation_id, VoucherLedgerEntry.resource_id).where(
-            VoucherLedgerEntry.reservation_id.is_not(None)
+    stored = {
+        rid: (at, region)
+        for rid, at, region in session.execute(
+            select(Reservation.id, Reservation.redeemed_at, Reservation.redeemed_region)
+        )
+    }
+    assert stored == {rid: redeemed.get(rid, never) for rid in stored}
+    entry = VoucherLedgerEntry
+    for rid, resource_id, voucher_id, region, holder in session.execute(
+        select(
+            entry.reservation_id,
+            entry.resource_id,
+            entry.voucher_id,
+            entry.issuing_region,
+            entry.holder_org_id,
         )
     ):
-        assert resource_id == resources[rid]
+        assert (region, holder) == vouchers[voucher_id]
+        if rid is not None:
+            assert resource_id == resources[rid]
     # ... and as the bookings loaded in the session see them.
     for booking in session.scalars(select(Reservation)):
-        assert booking.redeemed_at == redeemed.get(booking.id)
+        assert (booking.redeemed_at, booking.redeemed_region) == redeemed.get(booking.id, never)
 
 
-def expected_by_provider(session, start, end) -> dict[int | None, dict[str, Decimal]]:
-    """The platform-wide settlement figures per provider, the slow way: every
-    entry of the period joined to its booking in Python."""
+def expected(session, start, end, group_by: str) -> dict[int | None, dict[str, Decimal]]:
+    """The platform-wide settlement figures per provider or enterprise (the
+    voucher's holder), the slow way: every entry of the period joined to its
+    booking and voucher in Python."""
     from booking.models.catalog import Resource
 
     provider_of = dict(session.execute(select(Resource.id, Resource.provider_id)).all())
+    holder_of = dict(session.execute(select(Voucher.id, Voucher.holder_org_id)).all())
     bookings = {b.id: b for b in session.scalars(select(Reservation))}
     live = {
         line.reservation_id: (line, claim)
@@ -77,7 +104,10 @@ def expected_by_provider(session, start, end) -> dict[int | None, dict[str, Deci
         if not (start <= e.at < end) or e.kind not in ("hold", "redeem", "expire"):
             continue
         booking = bookings.get(e.reservation_id)
-        key = provider_of[booking.resource_id] if booking is not None else None
+        if group_by == "enterprise":
+            key = holder_of[e.voucher_id]
+        else:
+            key = provider_of[booking.resource_id] if booking is not None else None
         figures = out[key]
         if e.kind == "hold":
             figures["held"] -= e.amount
@@ -99,13 +129,13 @@ def expected_by_provider(session, start, end) -> dict[int | None, dict[str, Deci
     return {k: {n: v for n, v in f.items() if v} for k, f in out.items()}
 
 
-def report_by_provider(session, admin) -> dict[int | None, dict[str, Decimal]]:
+def report_of(session, admin, group_by: str) -> dict[int | None, dict[str, Decimal]]:
     result = reports.settlement_report(
         session,
         admin,
         period_from=date(2026, 1, 1),
         period_to=date(2027, 12, 31),
-        group_by="provider",
+        group_by=group_by,
     )
     out = {}
     for line in result.lines:
@@ -138,7 +168,8 @@ def test_random_sequences_keep_the_facts_equal_to_the_raw_rows(session, time_mac
     from booking.domain import reports as rules
 
     start, end = rules.period_bounds(date(2026, 1, 1), date(2027, 12, 31), run_tz())
-    assert report_by_provider(session, admin) == expected_by_provider(session, start, end)
+    for group_by in ("provider", "enterprise"):
+        assert report_of(session, admin, group_by) == expected(session, start, end, group_by)
     session.rollback()
 
 
@@ -158,7 +189,12 @@ def test_an_entry_written_by_hand_gets_the_facts_too(session, time_machine):
 
     late = ledger(session, voucher, "redeem", "-10.00", booking=booking, at=local(2026, 3, 20))
     assert late.resource_id == booking.resource_id
+    assert (late.issuing_region, late.holder_org_id) == (
+        voucher.issuing_region,
+        voucher.holder_org_id,
+    )
     assert booking.redeemed_at == local(2026, 3, 20)
+    assert booking.redeemed_region == voucher.issuing_region
     ledger(session, voucher, "redeem", "-5.00", booking=booking, at=local(2026, 3, 12))
     ledger(session, voucher, "redeem", "-5.00", booking=booking, at=local(2026, 3, 25))
     assert booking.redeemed_at == local(2026, 3, 12)
@@ -174,6 +210,8 @@ def test_the_database_refuses_a_booking_entry_without_its_resource(session, time
         session.execute(
             insert(VoucherLedgerEntry.__table__).values(
                 voucher_id=run.world.voucher.id,
+                issuing_region=run.world.voucher.issuing_region,
+                holder_org_id=run.world.voucher.holder_org_id,
                 kind="hold",
                 amount=D("-1.00"),
                 reservation_id=booking.id,

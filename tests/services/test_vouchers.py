@@ -654,11 +654,18 @@ def test_database_refuses_a_wrong_sign(session, voucher_world, kind, amount):
     with pytest.raises(IntegrityError):
         session.execute(
             text(
-                "INSERT INTO voucher_ledger_entries"
-                " (voucher_id, kind, amount, reservation_id, reason, at)"
-                " VALUES (:v, :k, :a, NULL, 'x', :at)"
+                "INSERT INTO voucher_ledger_entries (voucher_id, issuing_region,"
+                " holder_org_id, kind, amount, reservation_id, reason, at)"
+                " VALUES (:v, :region, :holder, :k, :a, NULL, 'x', :at)"
             ),
-            {"v": world.voucher.id, "k": kind, "a": amount, "at": "2026-03-02 02:00:00"},
+            {
+                "v": world.voucher.id,
+                "region": world.voucher.issuing_region,
+                "holder": world.voucher.holder_org_id,
+                "k": kind,
+                "a": amount,
+                "at": "2026-03-02 02:00:00",
+            },
         )
     session.rollback()
 
