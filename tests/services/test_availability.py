@@ -172,3 +172,12 @@ def test_texts_at_one_offset_match_isoformat_and_their_table_stays_bounded(
     for seconds in [base, base + 59, *(base + rng.randrange(0, 26 * 86400) for _ in range(500))]:
         assert texts(seconds) == datetime.fromtimestamp(seconds, tz).isoformat()
         assert len(texts) <= 100
+
+
+def test_a_retired_resource_has_no_availability(booking_world, session):
+    world = booking_world()
+    assert availability.availability(session, world.resource.id, at(2, 0), at(3, 0))["free"]
+    world.resource.status = ResourceStatus.RETIRED
+    session.flush()
+    with pytest.raises(NotFound):
+        availability.availability(session, world.resource.id, at(2, 0), at(3, 0))
