@@ -14,9 +14,10 @@ flag follows the record (admitted → true, suspended → false).
 
 from __future__ import annotations
 
+import functools
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from booking import authz
@@ -51,11 +52,15 @@ DEFAULT_ADMISSION_NOTICE_DAYS = 7
 
 
 def current_admission(session: Session, provider_id: int) -> ProviderAdmission | None:
-    return session.scalar(
-        select(ProviderAdmission).where(
-            ProviderAdmission.provider_id == provider_id,
-            ProviderAdmission.status.in_(LIVE_ADMISSION_STATUSES),
-        )
+    return session.scalar(_current_admission_statement(), {"provider_id": provider_id})
+
+
+@functools.cache
+def _current_admission_statement():
+    """Built once: every voucher quote and hold reads it."""
+    return select(ProviderAdmission).where(
+        ProviderAdmission.provider_id == bindparam("provider_id"),
+        ProviderAdmission.status.in_(LIVE_ADMISSION_STATUSES),
     )
 
 
@@ -414,15 +419,18 @@ def relations_between(session: Session, a: int, b: int) -> Relations:
 def relations_among(session: Session, org_ids: set[int]) -> Relations:
     """The declared relations between any two of ``org_ids``, in one
     statement (for many checks at once)."""
-    ids = sorted(org_ids)
-    rows = session.execute(
-        select(RelatedPartyDeclaration.org_id, RelatedPartyDeclaration.related_org_id).where(
-            RelatedPartyDeclaration.withdrawn_at.is_(None),
-            RelatedPartyDeclaration.org_id.in_(ids),
-            RelatedPartyDeclaration.related_org_id.in_(ids),
-        )
-    ).all()
+    rows = session.execute(_relations_among_statement(), {"ids": sorted(org_ids)}).all()
     return Relations(frozenset(frozenset(row) for row in rows))
+
+
+@functools.cache
+def _relations_among_statement():
+    ids = bindparam("ids", expanding=True)
+    return select(RelatedPartyDeclaration.org_id, RelatedPartyDeclaration.related_org_id).where(
+        RelatedPartyDeclaration.withdrawn_at.is_(None),
+        RelatedPartyDeclaration.org_id.in_(ids),
+        RelatedPartyDeclaration.related_org_id.in_(ids),
+    )
 
 
 def party_view(org: Organization) -> PartyView:

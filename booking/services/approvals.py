@@ -64,7 +64,13 @@ from booking.domain.errors import (
     ValidationFailed,
 )
 from booking.models.accounts import Membership, Organization, User
-from booking.models.catalog import Resource, ResourceApprover, ResourceStatus
+from booking.models.catalog import (
+    Resource,
+    ResourceApprover,
+    ResourceKind,
+    ResourceStatus,
+    ServiceCategory,
+)
 from booking.models.reservations import Reservation, ReservationStatus
 from booking.services import audit, reservations, vouchers
 
@@ -189,14 +195,23 @@ class QueueRequest:
     voucher_id: int | None
     voucher_estimate: Decimal | None
     created_at: datetime
+    resource: QueueResource
 
 
 @dataclass(frozen=True)
 class QueueResource:
+    """The resource as the queue shows it, with what the voucher rules read
+    of it (so that quoting the page reads no resource again)."""
+
     id: int
     name_zh: str
     name_en: str
     approval_deadline_minutes: int
+    provider_id: int
+    kind: ResourceKind
+    service_category: ServiceCategory
+    voucher_eligible: bool
+    category_id: int | None
 
 
 @dataclass(frozen=True)
@@ -257,7 +272,9 @@ def voucher_views(
     return views
 
 
-_REQUEST_COLUMNS = tuple(getattr(Reservation, name) for name in QueueRequest.__dataclass_fields__)
+_REQUEST_COLUMNS = tuple(
+    getattr(Reservation, name) for name in QueueRequest.__dataclass_fields__ if name != "resource"
+)
 _RESOURCE_COLUMNS = tuple(getattr(Resource, name) for name in QueueResource.__dataclass_fields__)
 _ORGANIZATION_COLUMNS = (Organization.id, Organization.name)
 _USER_COLUMNS = (User.id, User.name, User.email)
@@ -316,11 +333,16 @@ def approval_queue(
         )
         .all()
     )
-    requests = [QueueRequest(*row[:_RESOURCE_AT]) for row in rows]
+    requests = [
+        QueueRequest(
+            *row[:_RESOURCE_AT], resource=QueueResource(*row[_RESOURCE_AT:_ORGANIZATION_AT])
+        )
+        for row in rows
+    ]
     views = voucher_views(session, actor, requests)
     items = []
     for request, row in zip(requests, rows, strict=True):
-        resource = QueueResource(*row[_RESOURCE_AT:_ORGANIZATION_AT])
+        resource = request.resource
         items.append(
             QueueItem(
                 reservation=request,

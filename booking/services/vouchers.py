@@ -1134,6 +1134,12 @@ def _split(voucher: Voucher, reservation, available: Decimal) -> VoucherQuote:
     return VoucherQuote(voucher_id=voucher.id, voucher_share=share, customer_share=customer)
 
 
+@functools.cache
+def _by_ids(entity):
+    """The rows of ``entity`` whose ids are bound as ``ids``, built once."""
+    return select(entity).where(entity.id.in_(bindparam("ids", expanding=True)))
+
+
 def quotes_for_bookings(
     session: Session, actor: Actor, bookings: list
 ) -> dict[int, VoucherQuote | DomainError]:
@@ -1141,7 +1147,8 @@ def quotes_for_bookings(
     approval queue), by booking id: the quote, or the error that refuses
     it. A booking is a ``Reservation`` or anything with its names (``id``,
     ``voucher_id``, ``resource_id``, ``customer_org_id``, ``start_at``,
-    ``end_at``, ``other_public_subsidy``, ``estimated_cost``). The vouchers,
+    ``end_at``, ``other_public_subsidy``, ``estimated_cost``, and
+    ``resource`` if the rules may read it there). The vouchers,
     their totals, their holds for these bookings, the resources and the
     relations among the parties are read in one statement each, and each
     provider's standing once, so a page costs about what one quote does.
@@ -1158,20 +1165,14 @@ def quotes_for_bookings(
     unloaded = {b.resource_id for b in chosen if getattr(b, "resource", None) is None}
     held_objects: list = []
     if unloaded:
-        held_objects += session.scalars(select(Resource).where(Resource.id.in_(sorted(unloaded))))
-    found = {
-        v.id: v
-        for v in session.scalars(
-            select(Voucher).where(Voucher.id.in_(sorted({b.voucher_id for b in chosen})))
-        )
-    }
+        held_objects += session.scalars(_by_ids(Resource), {"ids": sorted(unloaded)})
+    voucher_ids = sorted({b.voucher_id for b in chosen})
+    found = {v.id: v for v in session.scalars(_by_ids(Voucher), {"ids": voucher_ids})}
     totals = totals_for(session, sorted(found))
     held = holds_for(session, [b.id for b in chosen])
     parties = {b.customer_org_id for b in chosen}
     parties |= {_resource_of(session, b).provider_id for b in chosen}
-    held_objects += session.scalars(
-        select(Organization).where(Organization.id.in_(sorted(parties)))
-    )
+    held_objects += session.scalars(_by_ids(Organization), {"ids": sorted(parties)})
     reads = PayReads(session, now, admissions.relations_among(session, parties))
     quotes: dict[int, VoucherQuote | DomainError] = {}
     for booking in chosen:
