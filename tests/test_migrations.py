@@ -86,7 +86,23 @@ def test_upgrade_makes_the_models_schema_and_downgrade_undoes_it(migrated_app):
                     .all()
                 )
             assert "ex_reservations_no_overlap" in found
+            with engine.connect() as conn:
+                statistics = set(
+                    conn.execute(text("SELECT stxname FROM pg_statistic_ext")).scalars()
+                )
+            # The open-sharing report's plan depends on it (PostgreSQL 14+).
+            if engine.dialect.server_version_info >= (14,):
+                assert "st_reservations_usage_span" in statistics
         downgrade(revision="base")
         with engine.connect() as conn:
             tables = set(engine.dialect.get_table_names(conn)) - {"alembic_version"}
         assert tables == set()
+
+
+def test_the_models_schema_has_the_usage_span_statistics_on_postgresql(session):
+    """create_all (tests, benchmarks, bin/demo) makes what the migration makes."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql" or bind.dialect.server_version_info < (14,):
+        pytest.skip("expression statistics: PostgreSQL 14+")
+    names = set(session.execute(text("SELECT stxname FROM pg_statistic_ext")).scalars())
+    assert "st_reservations_usage_span" in names

@@ -15,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import (
+    DDL,
     JSON,
     CheckConstraint,
     ForeignKey,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     column,
+    event,
     func,
     text,
 )
@@ -193,6 +195,27 @@ class WaitlistEntry(Base):
     offered_at: Mapped[datetime | None]
     offer_expires_at: Mapped[datetime | None]
     reservation_id: Mapped[int | None] = mapped_column(ForeignKey("reservations.id"))
+
+
+#: Statistics on the usage span the open-sharing report filters by (the
+#: actual times, else the booked ones): without them PostgreSQL guesses a
+#: fifth of the rows a year really has, hashes the bookings instead of their
+#: ratings and keeps the scan serial. Expression statistics: PostgreSQL 14+.
+USAGE_SPAN_STATISTICS = (
+    "CREATE STATISTICS IF NOT EXISTS st_reservations_usage_span ON "
+    "(coalesce(actual_start, start_at)), (coalesce(actual_end, end_at)) FROM reservations"
+)
+
+
+def _expression_statistics(_ddl, _target, bind, **_kw) -> bool:
+    return bind.dialect.name == "postgresql" and bind.dialect.server_version_info >= (14,)
+
+
+event.listen(
+    Reservation.__table__,
+    "after_create",
+    DDL(USAGE_SPAN_STATISTICS).execute_if(callable_=_expression_statistics),
+)
 
 
 class Rating(Base):
