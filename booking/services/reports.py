@@ -210,8 +210,11 @@ class _Sql:
         if value is None:
             return ZERO
         if self.pg:
-            # A sum of NUMERIC(14,2) comes back with its two places already.
-            if type(value) is Decimal and value.as_tuple().exponent == -2:
+            # Money columns are NUMERIC(14,2) or cast to NUMERIC(18,2), and a
+            # sum keeps its operands' scale: a Decimal comes back with its two
+            # places already (checking its exponent cost a tenth of the
+            # enterprise grouping's 20,000 lines).
+            if type(value) is Decimal:
                 return value
             return Decimal(value).quantize(FEN)
         return (Decimal(round(float(value))) / 100).quantize(FEN)
