@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy import Connection, and_, bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from booking import authz
@@ -66,7 +66,12 @@ def _current_admission_statement():
 
 def provider_standing(session: Session, provider: Organization, now: datetime) -> str:
     """``admitted``, ``suspended``, ``in_notice``, ``applied`` or ``not_admitted``."""
-    admission = current_admission(session, provider.id)
+    return standing_of(provider, current_admission(session, provider.id), now)
+
+
+def standing_of(provider, admission, now: datetime) -> str:
+    """``provider_standing`` with the provider's current admission record
+    (or None) read already (its ``status`` and ``notice_until``)."""
     if admission is None:
         return "admitted" if provider.voucher_provider else "not_admitted"
     if admission.status == AdmissionStatus.IN_NOTICE:
@@ -416,10 +421,10 @@ def relations_between(session: Session, a: int, b: int) -> Relations:
     return Relations(frozenset(frozenset(row) for row in rows))
 
 
-def relations_among(session: Session, org_ids: set[int]) -> Relations:
+def relations_among(reader: Session | Connection, org_ids: set[int]) -> Relations:
     """The declared relations between any two of ``org_ids``, in one
-    statement (for many checks at once)."""
-    rows = session.execute(_relations_among_statement(), {"ids": sorted(org_ids)}).all()
+    statement (for many checks at once), read by a session or a connection."""
+    rows = reader.execute(_relations_among_statement(), {"ids": sorted(org_ids)}).all()
     return Relations(frozenset(frozenset(row) for row in rows))
 
 

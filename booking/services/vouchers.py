@@ -24,7 +24,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import and_, bindparam, case, func, or_, select, type_coerce
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from booking import authz
 from booking.authz import Actor
@@ -48,9 +48,12 @@ from booking.models.base import Money
 from booking.models.catalog import Resource
 from booking.models.reservations import Reservation
 from booking.models.vouchers import (
+    LIVE_ADMISSION_STATUSES,
+    AdmissionStatus,
     CapScope,
     CmaCertificate,
     LedgerKind,
+    ProviderAdmission,
     Voucher,
     VoucherLedgerEntry,
     VoucherPolicy,
@@ -258,8 +261,12 @@ def totals_for(session: Session, voucher_ids: list[int]) -> dict[int, Totals]:
     """Each voucher's figures, summed by the database from its ledger."""
     if not voucher_ids:
         return {}
-    rows = session.execute(_totals_statement(), {"voucher_ids": list(voucher_ids)}).all()
-    found = {
+    found = _totals_from(session.execute(_totals_statement(), {"voucher_ids": list(voucher_ids)}))
+    return {vid: found.get(vid, Totals()) for vid in voucher_ids}
+
+
+def _totals_from(rows) -> dict[int, Totals]:
+    return {
         row[0]: Totals(
             face_value=row[1],
             balance=row[2],
@@ -271,7 +278,6 @@ def totals_for(session: Session, voucher_ids: list[int]) -> dict[int, Totals]:
         )
         for row in rows
     }
-    return {vid: found.get(vid, Totals()) for vid in voucher_ids}
 
 
 def with_totals(session: Session, vouchers: list[Voucher]) -> list[Voucher]:
@@ -296,15 +302,6 @@ def held_for(session: Session, voucher_id: int, reservation_id: int) -> Decimal:
         )
     )
     return -(total or ZERO)
-
-
-def holds_for(session: Session, reservation_ids: list[int]) -> dict[tuple[int, int], Decimal]:
-    """What each voucher holds for each of these bookings now, by
-    ``(voucher_id, reservation_id)`` (``held_for`` of many at once)."""
-    if not reservation_ids:
-        return {}
-    rows = session.execute(_holds_statement(), {"ids": sorted(set(reservation_ids))}).all()
-    return {(voucher_id, reservation_id): -total for voucher_id, reservation_id, total in rows}
 
 
 @functools.cache
@@ -999,22 +996,15 @@ def _resource_of(session: Session, reservation) -> Resource:
 
 class PayReads:
     """What the voucher rules read besides the voucher and the booking, read
-    once for many checks (``quotes_for_bookings``): each provider's
-    standing, and the relations declared among the enterprises and
-    providers concerned."""
+    at once for many checks (``quotes_for_bookings``): the organisations
+    concerned (as columns: ``id``, ``kind``, ``region``, ``uscc``,
+    ``controller_group``, ``voucher_provider``), each provider's standing,
+    and the relations declared among them."""
 
-    def __init__(self, session: Session, now: datetime, relations: rules.Relations) -> None:
-        self.session, self.now, self.relations = session, now, relations
-        self.standings: dict[int, str] = {}
-
-    def standing(self, provider: Organization) -> str:
-        from booking.services import admissions
-
-        found = self.standings.get(provider.id)
-        if found is None:
-            found = admissions.provider_standing(self.session, provider, self.now)
-            self.standings[provider.id] = found
-        return found
+    def __init__(
+        self, organizations: dict, standings: dict[int, str], relations: rules.Relations
+    ) -> None:
+        self.organizations, self.standings, self.relations = organizations, standings, relations
 
 
 def check_voucher_pays(
@@ -1079,9 +1069,14 @@ def check_voucher_pays(
             field="voucher_id",
             category=category,
         )
-    provider = session.get(Organization, resource.provider_id)
+    if reads is None:
+        provider = session.get(Organization, resource.provider_id)
+        customer = session.get(Organization, reservation.customer_org_id)
+    else:
+        provider = reads.organizations[resource.provider_id]
+        customer = reads.organizations[reservation.customer_org_id]
     admissions.check_provider_takes_vouchers(
-        session, provider, now, reads.standing(provider) if reads else None
+        session, provider, now, reads.standings[provider.id] if reads else None
     )
     if not rules.provider_region_allowed(provider.region, voucher.provider_regions or ()):
         raise violation(
@@ -1091,7 +1086,6 @@ def check_voucher_pays(
             field="voucher_id",
             region=provider.region,
         )
-    customer = session.get(Organization, reservation.customer_org_id)
     admissions.check_not_related(session, customer, provider, reads.relations if reads else None)
     if str(resource.kind) == "testing_service" or category == "testing":
         last_day = reservation.end_at.astimezone(clock.platform_tz()).date()
@@ -1134,10 +1128,52 @@ def _split(voucher: Voucher, reservation, available: Decimal) -> VoucherQuote:
     return VoucherQuote(voucher_id=voucher.id, voucher_share=share, customer_share=customer)
 
 
+#: What the rules read of a voucher, an organisation and an admission, for
+#: ``quotes_for_bookings`` (which reads them as columns, not objects).
+_VOUCHER_COLUMNS = (
+    "id",
+    "holder_org_id",
+    "status",
+    "valid_from",
+    "valid_until",
+    "service_categories",
+    "provider_regions",
+    *ShareTerms.__dataclass_fields__,
+)
+_PARTY_COLUMNS = ("id", "kind", "region", "uscc", "controller_group", "voucher_provider")
+
+
 @functools.cache
-def _by_ids(entity):
-    """The rows of ``entity`` whose ids are bound as ``ids``, built once."""
-    return select(entity).where(entity.id.in_(bindparam("ids", expanding=True)))
+def _batch_statements():
+    """Built once: the vouchers, and the organisations with their current
+    admission, of a batch of quotes."""
+    ids = bindparam("ids", expanding=True)
+    admission = aliased(ProviderAdmission)
+    vouchers = select(*(getattr(Voucher, name) for name in _VOUCHER_COLUMNS)).where(
+        Voucher.id.in_(ids)
+    )
+    parties = (
+        select(
+            *(getattr(Organization, name) for name in _PARTY_COLUMNS),
+            admission.status.label("admission_status"),
+            admission.notice_until,
+        )
+        .outerjoin(
+            admission,
+            and_(
+                admission.provider_id == Organization.id,
+                admission.status.in_(LIVE_ADMISSION_STATUSES),
+            ),
+        )
+        .where(Organization.id.in_(ids))
+    )
+    return vouchers, parties
+
+
+@dataclass(frozen=True)
+class _Admission:
+    status: AdmissionStatus
+    notice_until: datetime | None
 
 
 def quotes_for_bookings(
@@ -1145,35 +1181,42 @@ def quotes_for_bookings(
 ) -> dict[int, VoucherQuote | DomainError]:
     """``quote_for_booking`` of many saved bookings at once (a page of the
     approval queue), by booking id: the quote, or the error that refuses
-    it. A booking is a ``Reservation`` or anything with its names (``id``,
-    ``voucher_id``, ``resource_id``, ``customer_org_id``, ``start_at``,
-    ``end_at``, ``other_public_subsidy``, ``estimated_cost``, and
-    ``resource`` if the rules may read it there). The vouchers,
-    their totals, their holds for these bookings, the resources and the
-    relations among the parties are read in one statement each, and each
-    provider's standing once, so a page costs about what one quote does.
-    Bookings without a voucher are left out. Writes nothing."""
+    it, by the same rules (``check_voucher_pays``, ``_split``). A booking is
+    a ``Reservation`` or anything with its names (``id``, ``voucher_id``,
+    ``resource_id``, ``customer_org_id``, ``start_at``, ``end_at``,
+    ``other_public_subsidy``, ``estimated_cost``, and ``resource`` if the
+    rules may read it there). The vouchers, their totals, their holds for
+    these bookings, the organisations with their admission, and the
+    relations among them are read as columns in one statement each, so a
+    page costs about what one quote does. Bookings without a voucher are
+    left out. Writes nothing."""
     from booking.services import admissions
 
     chosen = [b for b in bookings if b.voucher_id]
     if not chosen:
         return {}
     now = clock.now()
-    # The resources and the parties read at once into the session, where the
-    # rules find them (``_resource_of``, ``session.get``); held here until
-    # the end, as the session only keeps them while someone does.
-    unloaded = {b.resource_id for b in chosen if getattr(b, "resource", None) is None}
-    held_objects: list = []
-    if unloaded:
-        held_objects += session.scalars(_by_ids(Resource), {"ids": sorted(unloaded)})
+    session.flush()  # what a query would flush first: the reads below go to the connection
+    connection = session.connection()
+    vouchers_statement, parties_statement = _batch_statements()
     voucher_ids = sorted({b.voucher_id for b in chosen})
-    found = {v.id: v for v in session.scalars(_by_ids(Voucher), {"ids": voucher_ids})}
-    totals = totals_for(session, sorted(found))
-    held = holds_for(session, [b.id for b in chosen])
+    found = {row.id: row for row in connection.execute(vouchers_statement, {"ids": voucher_ids})}
+    totals = _totals_from(connection.execute(_totals_statement(), {"voucher_ids": voucher_ids}))
+    held = {
+        (voucher_id, reservation_id): -total
+        for voucher_id, reservation_id, total in connection.execute(
+            _holds_statement(), {"ids": sorted({b.id for b in chosen})}
+        )
+    }
     parties = {b.customer_org_id for b in chosen}
     parties |= {_resource_of(session, b).provider_id for b in chosen}
-    held_objects += session.scalars(_by_ids(Organization), {"ids": sorted(parties)})
-    reads = PayReads(session, now, admissions.relations_among(session, parties))
+    organizations, standings = {}, {}
+    for row in connection.execute(parties_statement, {"ids": sorted(parties)}):
+        organizations[row.id] = row
+        admission = row.admission_status and _Admission(row.admission_status, row.notice_until)
+        standings[row.id] = admissions.standing_of(row, admission, now)
+    relations = admissions.relations_among(connection, parties)
+    reads = PayReads(organizations, standings, relations)
     quotes: dict[int, VoucherQuote | DomainError] = {}
     for booking in chosen:
         voucher = found.get(booking.voucher_id)
@@ -1181,11 +1224,11 @@ def quotes_for_bookings(
             if voucher is None:
                 raise NotFound(N_("Unknown voucher."), details={"field": "voucher_id"})
             check_voucher_pays(session, voucher, booking, now, reads)
-            available = totals[voucher.id].available + held.get((voucher.id, booking.id), ZERO)
+            available = totals.get(voucher.id, Totals()).available
+            available += held.get((voucher.id, booking.id), ZERO)
             quotes[booking.id] = _split(voucher, booking, available)
         except DomainError as error:
             quotes[booking.id] = error
-    del held_objects
     return quotes
 
 

@@ -11,11 +11,16 @@ import pytest
 from booking.domain.errors import RuleViolation
 from booking.services import admissions
 from booking.services import vouchers as service
-from tests.factories.accounts import actor_of, create_org
+from tests.factories.accounts import actor_of, create_org, create_user
 from tests.factories.catalog import create_resource
 from tests.factories.claims import approved_voucher_booking
 from tests.factories.reservations import create_reservation
-from tests.factories.vouchers import create_enterprise, create_voucher, local
+from tests.factories.vouchers import (
+    create_admitted_provider,
+    create_enterprise,
+    create_voucher,
+    local,
+)
 
 D = Decimal
 
@@ -54,6 +59,21 @@ def test_quotes_of_many_bookings_at_once_are_the_quotes_one_at_a_time(session, v
     not_the_holders = booking_of(session, world, 1, voucher_id=theirs.id)
     outsider = create_resource(session, create_org(session, "provider", region="140105"))
     not_admitted = booking_of(session, world, 2, resource=outsider, voucher_id=world.voucher.id)
+    suspended_lab = create_admitted_provider(session)
+    platform = create_user(session, create_org(session, "platform"), "admin", platform_admin=True)
+    admissions.suspend_provider(
+        session,
+        actor_of(session, platform),
+        admissions.current_admission(session, suspended_lab.id).id,
+        "audit",
+    )
+    suspended = booking_of(
+        session,
+        world,
+        5,
+        resource=create_resource(session, suspended_lab),
+        voucher_id=world.voucher.id,
+    )
     related_firm = create_enterprise(session)
     admissions.declare_related_party(
         session,
@@ -66,7 +86,7 @@ def test_quotes_of_many_bookings_at_once_are_the_quotes_one_at_a_time(session, v
     )
     related = booking_of(session, world, 3, customer=related_firm, voucher_id=related_voucher.id)
     without = booking_of(session, world, 4)
-    bookings = [plain, held, not_the_holders, not_admitted, related, without]
+    bookings = [plain, held, not_the_holders, not_admitted, suspended, related, without]
 
     quotes = service.quotes_for_bookings(session, actor, bookings)
 
@@ -83,8 +103,10 @@ def test_quotes_of_many_bookings_at_once_are_the_quotes_one_at_a_time(session, v
     assert quotes[plain.id].voucher_share == D("166.67")  # half, by the default policy
     # Its own hold (800.00 of 1,000.00) counts as available to the held booking.
     assert quotes[held.id].voucher_share == D("800.00")
-    assert [quotes[b.id].details["rule"] for b in (not_the_holders, not_admitted, related)] == [
+    refusals = (not_the_holders, not_admitted, suspended, related)
+    assert [quotes[b.id].details["rule"] for b in refusals] == [
         "voucher_holder",
         "provider_not_admitted",
+        "provider_suspended",
         "related_party",
     ]
