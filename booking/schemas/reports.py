@@ -650,11 +650,17 @@ def to_xlsx(table: Table, translate: Callable[[str], str] = lambda s: s) -> byte
         sheet.write_string(0, col, text, header)
     yes, no = translate(N_("Yes")), translate(N_("No"))
     row_index = 1
+    plan = _xlsx_plan(sheet, table.kinds, plain, None, yes, no)
     for row in table.rows:
-        _xlsx_row(sheet, row_index, row, table.kinds, plain, None, yes, no)
+        for write, value in zip(plan, row, strict=True):
+            if value is not None:
+                write(row_index, value)
         row_index += 1
     if table.totals is not None:
-        _xlsx_row(sheet, row_index, table.totals, table.kinds, bold, bold_text, yes, no)
+        totals_plan = _xlsx_plan(sheet, table.kinds, bold, bold_text, yes, no)
+        for write, value in zip(totals_plan, table.totals, strict=True):
+            if value is not None:
+                write(row_index, value)
         row_index += 1
     for line in table.footer or []:
         sheet.write_string(row_index, 0, line)
@@ -668,15 +674,18 @@ def _sheet_name(title: str) -> str:
     return cleaned or "report"
 
 
-def _xlsx_row(sheet, r, values, kinds, formats, text_format, yes, no) -> None:
-    for c, (value, kind) in enumerate(zip(values, kinds, strict=True)):
-        if value is None:
-            continue
+def _xlsx_plan(sheet, kinds, formats, text_format, yes, no) -> list:
+    """Per column, how a cell of its kind is written (chosen once per table,
+    not per cell: 20,000 rows of 12 columns)."""
+
+    def writer(c: int, kind: str):
         if kind == BOOLEAN:
-            sheet.write_string(r, c, yes if value else no, text_format)
-        elif kind == DATE:
-            sheet.write_datetime(r, c, value, formats[DATE])
-        elif kind in formats:
-            sheet.write_number(r, c, float(value), formats[kind])
-        else:
-            sheet.write_string(r, c, str(value), text_format)
+            return lambda r, value: sheet.write_string(r, c, yes if value else no, text_format)
+        if kind == DATE:
+            return lambda r, value: sheet.write_datetime(r, c, value, formats[DATE])
+        if kind in formats:
+            number_format = formats[kind]
+            return lambda r, value: sheet.write_number(r, c, float(value), number_format)
+        return lambda r, value: sheet.write_string(r, c, str(value), text_format)
+
+    return [writer(c, kind) for c, kind in enumerate(kinds)]
