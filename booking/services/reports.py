@@ -185,8 +185,10 @@ class _Sql:
             # text keys (collation-aware comparisons) instead.
             session.execute(text("SET LOCAL enable_sort = off"))
             # Parallel workers for the scans and hashes of half a million rows:
-            # at the default costs the planner keeps the settlement serial.
-            session.execute(text("SET LOCAL parallel_setup_cost = 10"))
+            # at the default tuple cost the planner keeps the settlement
+            # serial. The setup cost stays at its default, so that a month of
+            # one city (a few thousand rows) does not start workers whose
+            # start-up and own hash builds cost more than they save.
             session.execute(text("SET LOCAL parallel_tuple_cost = 0.001"))
 
     def least(self, a, b) -> ColumnElement:
