@@ -60,6 +60,7 @@ from sqlalchemy.types import ARRAY, JSON, TypeDecorator
 from booking import create_app
 from booking.authz import Actor, MembershipView
 from booking.extensions import db
+from booking.process_settings import tune_garbage_collector
 from booking.schemas import reports as schemas
 from booking.services import reports
 
@@ -687,7 +688,11 @@ def counts(app) -> dict[str, int]:
 
 
 def bench_app(url: str):
-    return create_app({"ENV_NAME": "testing", "DATABASE_URL": url, "TESTING": False})
+    """The app, in a process with the garbage collector's settings of a
+    serving process (``wsgi.py``), as a report download runs in one."""
+    app = create_app({"ENV_NAME": "testing", "DATABASE_URL": url, "TESTING": False})
+    tune_garbage_collector()
+    return app
 
 
 def check_facts(conn) -> None:
