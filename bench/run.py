@@ -268,8 +268,8 @@ def markdown(
         "## Machine",
         "",
         f"- {info['nproc']} CPUs, {info['memory_mb']:,} MB memory, Linux {info['kernel']}; "
-        f"shared with other engineers' test runs: load average {result['load_before'][0]:.2f} "
-        f"before the mixed run, {result['load_after'][0]:.2f} after",
+        f"load average {result['load_before'][0]:.2f} before the mixed run (other work on "
+        f"the machine shows here), {result['load_after'][0]:.2f} after",
         f"- PostgreSQL {info['postgresql']} ("
         + ", ".join(f"{k} {v}" for k, v in info["postgresql_settings"].items())
         + f"), Python {info['python']}, {info['gunicorn']}, "
