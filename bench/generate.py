@@ -1995,6 +1995,22 @@ def read_meta(conn) -> dict:
     return {key: json.loads(value) for key, value in rows}
 
 
+def settle(conn, log=print) -> None:
+    """After a bulk load, on an AUTOCOMMIT connection to PostgreSQL: fresh
+    statistics and visibility map (``VACUUM ANALYZE``), then the loaded pages
+    written out (``CHECKPOINT``) now rather than during the first
+    measurement (a run started right after generating measured half the
+    throughput, with stalls of seconds, while the checkpoint wrote them)."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    conn.execute(text("VACUUM ANALYZE"))
+    try:
+        conn.execute(text("CHECKPOINT"))
+    except DBAPIError as exc:  # neither a superuser nor pg_checkpoint
+        log(f"  no CHECKPOINT ({exc.orig}); let the server settle before measuring")
+
+
 def generate(
     app,
     size: Size,
@@ -2010,7 +2026,6 @@ def generate(
     foreign-key triggers off and the big tables' secondary indexes made
     after the load. Returns what was made."""
     from sqlalchemy import text
-    from sqlalchemy.exc import DBAPIError
 
     from booking.extensions import db
 
@@ -2062,15 +2077,7 @@ def generate(
             app.app_context(),
             db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn,
         ):
-            conn.execute(text("VACUUM ANALYZE"))
-            # The load leaves a gigabyte or more of pages to write out: write
-            # them now, not during the first measurement (a run started
-            # right after generating measured half the throughput, with
-            # stalls of seconds, while the checkpoint wrote them).
-            try:
-                conn.execute(text("CHECKPOINT"))
-            except DBAPIError as exc:  # not a superuser nor pg_checkpoint
-                log(f"  no CHECKPOINT ({exc.orig}); let the server settle before measuring")
+            settle(conn, log)
     meta["seconds_total"] = round(time.perf_counter() - started, 1)
     if keep_meta:
         with app.app_context(), db.engine.begin() as conn:

@@ -53,6 +53,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import generate
 from sqlalchemy import Boolean, Date, DateTime, Integer, Numeric, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.types import ARRAY, JSON, TypeDecorator
@@ -756,7 +757,7 @@ def load(url: str, sizes: list[int], repeat: int, measure_each: bool) -> dict:
             app.app_context(),
             db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn,
         ):
-            conn.execute(text("VACUUM ANALYZE"))
+            generate.settle(conn, log.info)
         done = size
         log.info(
             "%s bookings loaded in %.1f s into %s: %s",
