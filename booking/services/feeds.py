@@ -51,7 +51,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from urllib.parse import urlsplit
 
-from sqlalchemy import and_, bindparam, delete, event, func, inspect, or_, select, update
+from sqlalchemy import (
+    TextClause,
+    and_,
+    bindparam,
+    delete,
+    event,
+    func,
+    inspect,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
 
@@ -910,28 +922,19 @@ def _labs_of(session: Session, pending: _Pending) -> set[int]:
 
 
 @functools.lru_cache(maxsize=64)
-def _bump_statement(dialect: str, count: int):
-    """The upsert raising ``count`` stamps, built once per dialect and count
-    (building it cost more than running it)."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(FeedStamp.__table__).values(
-        [
-            {
-                "kind": bindparam(f"kind_{n}"),
-                "ref_id": bindparam(f"ref_id_{n}"),
-                "revision": 1,
-                "changed_at": bindparam("now"),
-            }
-            for n in range(count)
-        ]
-    )
-    return stmt.on_conflict_do_update(
-        index_elements=["kind", "ref_id"],
-        set_={
-            "revision": FeedStamp.__table__.c.revision + 1,
-            "changed_at": stmt.excluded.changed_at,
-        },
-    )
+def _bump_statement(count: int) -> TextClause:
+    """The upsert raising ``count`` stamps, one statement for every dialect
+    (PostgreSQL and SQLite share the ``ON CONFLICT … DO UPDATE`` form), made
+    once per count. Written as text: SQLAlchemy cannot cache a multi-row
+    ``VALUES`` construct and compiled it anew on every write (0.4 ms, more
+    than running it)."""
+    table = FeedStamp.__table__
+    rows = ", ".join(f"(:kind_{n}, :ref_id_{n}, 1, :now)" for n in range(count))
+    return sql_text(
+        f"INSERT INTO {table.name} (kind, ref_id, revision, changed_at) VALUES {rows} "
+        f"ON CONFLICT (kind, ref_id) DO UPDATE SET revision = {table.name}.revision + 1, "
+        "changed_at = excluded.changed_at"
+    ).bindparams(bindparam("now", type_=table.c.changed_at.type))
 
 
 def bump_stamps(session: Session, keys: Sequence[tuple[str, int]]) -> None:
@@ -945,7 +948,7 @@ def bump_stamps(session: Session, keys: Sequence[tuple[str, int]]) -> None:
         params[f"kind_{n}"], params[f"ref_id_{n}"] = kind, ref_id
     # One statement; its rows are written, and their locks taken, in key
     # order, so two transactions never wait for each other in a circle.
-    connection.execute(_bump_statement(connection.dialect.name, len(ordered)), params)
+    connection.execute(_bump_statement(len(ordered)), params)
 
 
 def install_session_hooks() -> None:
