@@ -5,8 +5,16 @@
 On PostgreSQL (``BENCH_DATABASE_URL``, its tables remade), 1,000 resources
 (around the clock; every other one needs approval) and 32 customers with
 API tokens. wrk (Debian's ``wrk``) drives 32 connections, each request a
-random resource and a random slot of a small set (so a growing share of the
-requests collides: a mix of free and conflicting slots), against:
+random resource and a 1- to 3-hour slot, against the two endpoints below.
+Both get the same mix of free and conflicting slots, whatever their speed:
+before each measured run every resource is booked for one whole day (the
+"taken day"), and a fixed share of the requests (``--conflicts``, 25 %)
+asks for a slot on that day, which is refused; the rest ask for a slot
+anywhere in 60 other days, so few of them collide even at the bare
+endpoint's rate (its table fills by a few per cent in a run). (Until 6 Dec
+2026 all requests drew from two days' slots: the faster endpoint filled
+them within seconds, so two thirds of its answers were cheap refusals and
+the two endpoints were measured on different mixes.)
 
 1. the bare endpoint (``POST /write`` of ``bench/bare_app.py``: one INSERT under
    the same exclusion constraint, nothing else), gunicorn with 4 sync
@@ -32,8 +40,9 @@ import json
 import random
 import subprocess
 import tempfile
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from time import monotonic, sleep
 from zoneinfo import ZoneInfo
 
 from reservations_common import DATABASE_URL, Gunicorn, make_app, reset_schema, seed_world
@@ -44,7 +53,9 @@ CUSTOMERS = 32
 
 LUA = r"""
 local tokens = {%(tokens)s}
-local slots = {%(slots)s}
+local free_days = {%(free_days)s}
+local taken_day = "%(taken_day)s"
+local conflicts = %(conflicts)s
 local resources = {%(resources)s}
 local path = "%(path)s"
 local threads = {}
@@ -63,9 +74,14 @@ end
 
 function request()
   local r = resources[math.random(#resources)]
-  local s = slots[math.random(#slots)]
+  local day = free_days[math.random(#free_days)]
+  if math.random() < conflicts then day = taken_day end
+  local hour = math.random(0, 20)
+  local length = math.random(1, 3)
   local body = string.format(
-    '{"resource_id": %%d, "start": "%%s", "end": "%%s", "purpose": "bench"}', r, s[1], s[2])
+    '{"resource_id": %%d, "start": "%%sT%%02d:00:00+08:00", '
+    .. '"end": "%%sT%%02d:00:00+08:00", "purpose": "bench"}',
+    r, day, hour, day, hour + length)
   local headers = {}
   headers["Content-Type"] = "application/json"
   headers["Authorization"] = "Bearer " .. tokens[math.random(#tokens)]
@@ -96,22 +112,25 @@ end
 """
 
 
-def slots() -> list[tuple[str, str]]:
-    """Two days' worth of 1- to 3-hour slots starting on the hour: they overlap."""
-    first = datetime.now(SH).date() + timedelta(days=3)
-    found = []
-    for day in (first, first + timedelta(days=1)):
-        for hour in range(8, 18):
-            for length in (1, 2, 3):
-                start = datetime.combine(day, time(hour), tzinfo=SH)
-                found.append((start.isoformat(), (start + timedelta(hours=length)).isoformat()))
-    return found
+FREE_DAYS = 60
 
 
-def lua_script(world: dict, path: str) -> str:
+def taken_day() -> date:
+    """The day every resource is booked for before a measured run."""
+    return datetime.now(SH).date() + timedelta(days=3)
+
+
+def free_days() -> list[date]:
+    first = taken_day() + timedelta(days=2)
+    return [first + timedelta(days=n) for n in range(FREE_DAYS)]
+
+
+def lua_script(world: dict, path: str, conflicts: float) -> str:
     return LUA % {
         "tokens": ", ".join(f'"{t}"' for t in world["tokens"]),
-        "slots": ", ".join(f'{{"{a}", "{b}"}}' for a, b in slots()),
+        "free_days": ", ".join(f'"{d.isoformat()}"' for d in free_days()),
+        "taken_day": taken_day().isoformat(),
+        "conflicts": repr(conflicts),
         "resources": ", ".join(str(r) for r in world["resource_ids"]),
         "path": path,
     }
@@ -140,13 +159,47 @@ def wrk(port: int, script: Path, seconds: int, connections: int) -> dict:
     return result
 
 
-def empty_bookings(app) -> None:
+def wait_until_quiet(conn, timeout: float = 30) -> None:
+    """Wait for the requests wrk left in flight to finish: no other session
+    of the database in a transaction."""
+    from sqlalchemy import text
+
+    deadline = monotonic() + timeout
+    busy = text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+        "AND pid <> pg_backend_pid() AND state NOT IN ('idle')"
+    )
+    while conn.execute(busy).scalar_one() and monotonic() < deadline:
+        sleep(0.1)
+
+
+def empty_bookings(app, world: dict) -> None:
+    """No bookings but the taken day's: one for each resource, all day."""
     from sqlalchemy import text
 
     from booking.extensions import db
 
+    start = datetime.combine(taken_day(), time(0), tzinfo=SH)
     with app.app_context(), db.engine.begin() as conn:
+        wait_until_quiet(conn)
         conn.execute(text("TRUNCATE reservations, audit_events RESTART IDENTITY CASCADE"))
+        conn.execute(
+            text(
+                "INSERT INTO reservations (resource_id, customer_org_id, user_id, start_at, "
+                "end_at, busy_start, busy_end, exclusive, units, status, purpose, "
+                "with_operator, other_public_subsidy, customer_class, price_snapshot, "
+                "estimated_cost, voucher_hold, sequence, created_at, updated_at) "
+                "SELECT id, :org, :user, :start, :end, :start, :end, true, 1, 'approved', "
+                "'taken day', false, false, 'enterprise', '{}', 0, 0, 0, now(), now() "
+                "FROM resources"
+            ),
+            {
+                "org": world["org_ids"][-1],
+                "user": world["user_ids"][-1],
+                "start": start,
+                "end": start + timedelta(days=1),
+            },
+        )
 
 
 def overlaps(app) -> int:
@@ -175,10 +228,12 @@ def booked(app) -> int:
         return conn.execute(text("SELECT count(*) FROM reservations")).scalar_one()
 
 
-def measure(app, server: Gunicorn, script: Path, seconds: int, connections: int) -> dict:
+def measure(
+    app, world: dict, server: Gunicorn, script: Path, seconds: int, connections: int
+) -> dict:
     with server:
         wrk(server.port, script, 3, connections)  # warm-up: imports, connections, caches
-        empty_bookings(app)
+        empty_bookings(app, world)
         result = wrk(server.port, script, seconds, connections)
     result["overlaps"] = overlaps(app)
     result["rows"] = booked(app)
@@ -192,9 +247,11 @@ def report(name: str, r: dict) -> None:
         f"{name:<28} {r['rps']:8.1f} req/s   p50 {r['p50'] / 1000:7.1f} ms   "
         f"p95 {r['p95'] / 1000:7.1f} ms   p99 {r['p99'] / 1000:7.1f} ms"
     )
+    refused = r["statuses"].get("409", 0) / max(1, r["requests"])
     print(
-        f"{'':<28} answers {{{statuses}}}; socket errors {r['errors']}; 5xx {fivexx}; "
-        f"rows {r['rows']}; overlapping live pairs {r['overlaps']}"
+        f"{'':<28} answers {{{statuses}}} ({refused:.0%} refused); socket errors "
+        f"{r['errors']}; 5xx {fivexx}; rows {r['rows']} ({RESOURCES} of the taken day); "
+        f"overlapping live pairs {r['overlaps']}"
     )
 
 
@@ -203,6 +260,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument(
+        "--conflicts",
+        type=float,
+        default=0.25,
+        help="share of the requests asking for a slot already taken (default 0.25)",
+    )
     parser.add_argument(
         "--engine-only",
         action="store_true",
@@ -235,10 +298,11 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-reservations-"))
     bare_script, api_script = tmp / "bare.lua", tmp / "api.lua"
-    bare_script.write_text(lua_script(world, "/write"))
-    api_script.write_text(lua_script(world, "/api/v1/reservations"))
+    bare_script.write_text(lua_script(world, "/write", args.conflicts))
+    api_script.write_text(lua_script(world, "/api/v1/reservations", args.conflicts))
     print(
-        f"{RESOURCES} resources, {CUSTOMERS} customers, {len(slots())} slots each; "
+        f"{RESOURCES} resources, {CUSTOMERS} customers; {args.conflicts:.0%} of the requests "
+        f"on the taken day, the rest over {FREE_DAYS} days; "
         f"wrk -c{args.connections} for {args.seconds}s per endpoint, gunicorn "
         f"{args.workers} sync workers",
         flush=True,
@@ -250,21 +314,21 @@ def main() -> None:
     }
     bare = measure(
         app,
+        world,
         Gunicorn("bench.bare_app:app", args.workers, bare_env),
         bare_script,
         args.seconds,
         args.connections,
     )
-    empty_bookings(app)
     api = measure(
-        app, Gunicorn("wsgi:app", args.workers), api_script, args.seconds, args.connections
+        app, world, Gunicorn("wsgi:app", args.workers), api_script, args.seconds, args.connections
     )
 
     engine = None
     if args.engine_only:
-        empty_bookings(app)
         engine = measure(
             app,
+            world,
             Gunicorn("bench.reservations_engine_app:app", args.workers),
             api_script,
             args.seconds,
