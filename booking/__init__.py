@@ -87,13 +87,14 @@ def configure_logging(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
-    from booking.database import configure_sqlite
+    from booking.database import configure_postgresql, configure_sqlite
     from booking.extensions import api, babel, csrf, db, limiter, login_manager, migrate
     from booking.i18n import compile_translations
 
     db.init_app(app)
     with app.app_context():
         configure_sqlite(db.engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+        configure_postgresql(db.engine)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
     login_manager.init_app(app)
     csrf.init_app(app)

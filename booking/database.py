@@ -68,3 +68,18 @@ def schema_object_filter(dialect_name: str):
         return condition is None or condition.dialect in (None, dialect_name)
 
     return include_object
+
+
+def configure_postgresql(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        # In autocommit, so that the setting outlives the first transaction's
+        # rollback (SQLAlchemy's recipe for session settings).
+        autocommit = dbapi_connection.autocommit
+        dbapi_connection.autocommit = True
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET jit = off")
+        dbapi_connection.autocommit = autocommit

@@ -61,6 +61,21 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(app, db):
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
 
 
+def test_postgresql_sessions_run_without_the_jit_compiler(app, db, requires_postgres):
+    """A catalog search spent a third of its time compiling with the JIT:
+    every connection of the pool has it off, through commits and rollbacks."""
+    with db.engine.connect() as conn:
+        assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
+        conn.rollback()
+        assert conn.exec_driver_sql("SHOW jit").scalar() == "off"
+    connections = [db.engine.connect() for _ in range(3)]
+    try:
+        assert {c.exec_driver_sql("SHOW jit").scalar() for c in connections} == {"off"}
+    finally:
+        for c in connections:
+            c.close()
+
+
 def test_each_app_keeps_its_own_zone_and_feed_host_in_one_process(tmp_path):
     """Two apps in one process (tests, tools): whichever app's context is
     pushed works with its own platform zone and feed host, not the last
