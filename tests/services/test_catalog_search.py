@@ -109,6 +109,13 @@ def test_every_word_must_match(session, shelf):
     assert search(session, q="电镜 bruker").total == 0
 
 
+def test_a_chinese_word_is_found_whole_not_by_its_character_pairs(session, shelf):
+    # The HPC partition's text holds both pairs of 超算力 (超算 in "超算",
+    # 算力 in "算力") but not the word: the index of pairs only narrows.
+    assert search(session, q="超算力").total == 0
+    assert names(search(session, q="算力")) == ["天河二号CPU通用计算分区"]
+
+
 def test_wildcards_in_the_query_are_literal(session, shelf):
     assert search(session, q="%").total == 0
     assert search(session, q="_").total == 0
