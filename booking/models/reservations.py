@@ -64,6 +64,9 @@ class Reservation(TimestampMixin, Base):
         CheckConstraint("units >= 1", name="units_positive"),
         Index("ix_reservations_resource_busy", "resource_id", "busy_start", "busy_end"),
         Index("ix_reservations_customer_start", "customer_org_id", "start_at"),
+        # A customer's bookings in one state ("my bookings" filtered): without
+        # it the page and its count read the customer's whole history.
+        Index("ix_reservations_customer_status_start", "customer_org_id", "status", "start_at"),
         Index("ix_reservations_user_start", "user_id", "start_at"),
         Index("ix_reservations_status_start", "status", "start_at"),
         # The approval queue: a lab's undecided requests, without reading
