@@ -45,6 +45,7 @@ from pathlib import Path
 from time import monotonic, sleep
 from zoneinfo import ZoneInfo
 
+import bare_app
 from reservations_common import DATABASE_URL, Gunicorn, make_app, reset_schema, seed_world
 
 SH = ZoneInfo("Asia/Shanghai")
@@ -167,7 +168,7 @@ def wait_until_quiet(conn, timeout: float = 30) -> None:
     deadline = monotonic() + timeout
     busy = text(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-        "AND pid <> pg_backend_pid() AND state NOT IN ('idle')"
+        "AND pid <> pg_backend_pid() AND state <> 'idle'"
     )
     while conn.execute(busy).scalar_one() and monotonic() < deadline:
         sleep(0.1)
@@ -183,22 +184,20 @@ def empty_bookings(app, world: dict) -> None:
     with app.app_context(), db.engine.begin() as conn:
         wait_until_quiet(conn)
         conn.execute(text("TRUNCATE reservations, audit_events RESTART IDENTITY CASCADE"))
-        conn.execute(
-            text(
-                "INSERT INTO reservations (resource_id, customer_org_id, user_id, start_at, "
-                "end_at, busy_start, busy_end, exclusive, units, status, purpose, "
-                "with_operator, other_public_subsidy, customer_class, price_snapshot, "
-                "estimated_cost, voucher_hold, sequence, created_at, updated_at) "
-                "SELECT id, :org, :user, :start, :end, :start, :end, true, 1, 'approved', "
-                "'taken day', false, false, 'enterprise', '{}', 0, 0, 0, now(), now() "
-                "FROM resources"
-            ),
-            {
-                "org": world["org_ids"][-1],
-                "user": world["user_ids"][-1],
-                "start": start,
-                "end": start + timedelta(days=1),
-            },
+        # The bare endpoint's own INSERT, one row a resource.
+        conn.exec_driver_sql(
+            bare_app.INSERT,
+            [
+                {
+                    "resource_id": resource_id,
+                    "org": world["org_ids"][-1],
+                    "user": world["user_ids"][-1],
+                    "start": start,
+                    "end": start + timedelta(days=1),
+                    "purpose": "taken day",
+                }
+                for resource_id in world["resource_ids"]
+            ],
         )
 
 
