@@ -5,13 +5,13 @@ from __future__ import annotations
 import time
 
 from flask import current_app, g
-from flask_smorest import Blueprint
 
 from booking.domain.errors import N_, NotFound, TooManyRequests, Unauthorized
 from booking.extensions import db, limiter
 from booking.models.accounts import User
 from booking.schemas import accounts as schemas
 from booking.services import accounts
+from booking.web.api.blueprint import Blueprint
 from booking.web.api.idempotency import idempotent
 from booking.web.auth import client_ip, current_actor, require_signed_in, throttle_policy
 

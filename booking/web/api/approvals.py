@@ -21,11 +21,11 @@ refuses the whole batch: 409 with ``details.results``, nothing decided.
 from __future__ import annotations
 
 from flask_babel import gettext
-from flask_smorest import Blueprint
 
 from booking.extensions import db
 from booking.schemas import approvals as schemas
 from booking.services import approvals as service
+from booking.web.api.blueprint import Blueprint
 from booking.web.api.idempotency import idempotent
 from booking.web.auth import require_signed_in
 from booking.web.errors import translate

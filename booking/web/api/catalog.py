@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from flask import Response, current_app, jsonify, url_for
 from flask_babel import gettext
-from flask_smorest import Blueprint
 
 from booking.domain.errors import N_, ValidationFailed
 from booking.extensions import db
 from booking.schemas import catalog as schemas
 from booking.services import catalog, catalog_import, photos
+from booking.web.api.blueprint import Blueprint
 from booking.web.api.idempotency import idempotent
 from booking.web.auth import current_actor
 

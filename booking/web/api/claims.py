@@ -4,12 +4,11 @@ confirmations (服务确认单) both sides confirm."""
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from booking.extensions import db
 from booking.schemas import claims as schemas
 from booking.schemas.common import page_schema
 from booking.services import claims as service
+from booking.web.api.blueprint import Blueprint
 from booking.web.api.idempotency import idempotent
 from booking.web.auth import current_actor
 

@@ -9,11 +9,10 @@ which would store the answer).
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from booking.extensions import db
 from booking.schemas import feeds as schemas
 from booking.services import feeds
+from booking.web.api.blueprint import Blueprint
 from booking.web.auth import require_signed_in
 
 blp = Blueprint("feeds_api", __name__, description="Calendar feeds (iCalendar subscriptions)")

@@ -13,12 +13,12 @@ Subjects and bodies come in the caller's language (``Accept-Language``).
 from __future__ import annotations
 
 from flask_babel import get_locale
-from flask_smorest import Blueprint
 
 from booking.extensions import db
 from booking.models.notifications import Notification
 from booking.schemas import notifications as schemas
 from booking.services import notifications
+from booking.web.api.blueprint import Blueprint
 from booking.web.auth import require_signed_in
 
 blp = Blueprint("notifications_api", __name__, description="Notifications: inbox and preferences")

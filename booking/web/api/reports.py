@@ -13,12 +13,12 @@ from datetime import date
 
 from flask import Response, current_app
 from flask_babel import gettext
-from flask_smorest import Blueprint
 
 from booking.domain import clock
 from booking.extensions import db
 from booking.schemas import reports as schemas
 from booking.services import reports
+from booking.web.api.blueprint import Blueprint
 from booking.web.auth import current_actor, require_signed_in
 
 blp = Blueprint(

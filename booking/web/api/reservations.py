@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from flask import Response, jsonify
 from flask_babel import gettext as translate_message
-from flask_smorest import Blueprint
 
 from booking import process_settings
 from booking.domain.errors import DomainError
@@ -28,6 +27,7 @@ from booking.extensions import db
 from booking.schemas import reservations as schemas
 from booking.services import availability, waitlist
 from booking.services import reservations as service
+from booking.web.api.blueprint import Blueprint
 from booking.web.api.idempotency import idempotent
 from booking.web.auth import require_signed_in
 

@@ -12,11 +12,10 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from booking.extensions import db
 from booking.schemas import training as schemas
 from booking.services import training as service
+from booking.web.api.blueprint import Blueprint
 from booking.web.api.idempotency import idempotent
 from booking.web.auth import require_signed_in
 

@@ -5,7 +5,6 @@ policies; provider admissions, CMA certificates and related parties."""
 from __future__ import annotations
 
 from flask_babel import gettext
-from flask_smorest import Blueprint
 
 from booking.domain.errors import Forbidden, RuleViolation
 from booking.extensions import db
@@ -13,6 +12,7 @@ from booking.schemas import vouchers as schemas
 from booking.schemas.common import page_schema
 from booking.services import admissions
 from booking.services import vouchers as service
+from booking.web.api.blueprint import Blueprint
 from booking.web.api.idempotency import idempotent
 from booking.web.auth import current_actor, require_signed_in
 
