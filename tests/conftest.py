@@ -10,6 +10,7 @@ so tests that race threads or processes see each other's commits).
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import uuid
 
@@ -121,6 +122,12 @@ def _truncate(app) -> None:
             else:
                 for name in tables:
                     conn.execute(text(f"DELETE FROM {name}"))
+            # As a new database has it (booking.models.catalog_revision): a
+            # new number, so no process keeps the last test's catalog.
+            conn.execute(
+                text("INSERT INTO catalog_revision (id, revision) VALUES (1, :revision)"),
+                {"revision": secrets.randbits(62)},
+            )
 
 
 @pytest.fixture(autouse=True)

@@ -5,6 +5,7 @@ from booking.models import (  # noqa: F401
     accounts,
     audit,
     catalog,
+    catalog_revision,
     claims,
     feeds,
     idempotency,
