@@ -65,7 +65,7 @@ from booking.models.catalog import (
     ServiceCategory,
 )
 from booking.models.reservations import LIVE_STATUSES, Reservation
-from booking.services import audit, events
+from booking.services import audit, catalog_cache, events
 
 SYSTEM = Actor(user_id=None, platform_admin=True, ip="system")
 
@@ -259,9 +259,9 @@ def get_resource(session: Session, actor: Actor, resource_id: int) -> Resource:
 
 
 def resource_view(session: Session, actor: Actor, resource_id: int) -> ListedResource:
-    """One resource as its API answer shows it (``listed_resources``: four
-    Core statements, no ORM objects); 404 when unknown."""
-    found = listed_resources(session, [resource_id])
+    """One resource as its API answer shows it (``listed_resources``, kept
+    between requests by ``catalog_cache``); 404 when unknown."""
+    found = catalog_cache.CACHE.resources(session, [resource_id], listed_resources)
     if not found or not authz.can(actor, "resource.view", found[0]):
         raise NotFound(N_("No such resource."))
     return found[0]
@@ -1272,7 +1272,7 @@ def search_resources(session: Session, query: SearchQuery) -> SearchPage:
     else:
         total = connection.scalar(count, params) or 0
     ids = [row.id for row in rows]
-    items = listed_resources(session, ids)
+    items = catalog_cache.CACHE.resources(session, ids, listed_resources)
     return SearchPage(
         items=items, total=total, page=query.page, per_page=query.per_page, terms=terms
     )

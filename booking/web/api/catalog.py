@@ -14,7 +14,7 @@ from flask_babel import gettext
 from booking.domain.errors import N_, ValidationFailed
 from booking.extensions import db
 from booking.schemas import catalog as schemas
-from booking.services import catalog, catalog_import, photos
+from booking.services import catalog, catalog_cache, catalog_import, photos
 from booking.web.api.blueprint import Blueprint
 from booking.web.api.idempotency import idempotent
 from booking.web.auth import current_actor
@@ -37,12 +37,9 @@ def search_resources(args):
     category names and aliases, description, as parts of words; filters;
     sorted; paged. Retired resources are not listed."""
     page = catalog.search_resources(db.session, catalog.SearchQuery(**args))
-    photo_urls = _photo_urls()
-    # Built directly (schemas.resource_json): a page is answered without a
-    # marshmallow pass over every field; the schema documents the shape.
     return jsonify(
         {
-            "items": [schemas.resource_json(r, photo_urls) for r in page.items],
+            "items": [_resource_json(r) for r in page.items],
             "page": page.page,
             "per_page": page.per_page,
             "total": page.total,
@@ -50,13 +47,18 @@ def search_resources(args):
     )
 
 
-def _photo_urls():
+def _resource_json(item) -> dict:
+    """A listed resource's JSON, built directly (``schemas.resource_json``:
+    no marshmallow pass over every field; the schema documents the shape)
+    and kept with the resource (``catalog_cache``)."""
     photo = url_for("catalog_pages.photo", photo_id=0)[: -len("0")]
 
-    def make(photo_id: int, thumbnail: bool) -> str:
+    def photo_url(photo_id: int, thumbnail: bool) -> str:
         return f"{photo}{photo_id}/thumbnail" if thumbnail else f"{photo}{photo_id}"
 
-    return make
+    return catalog_cache.CACHE.json(
+        item, photo, lambda listed: schemas.resource_json(listed, photo_url)
+    )
 
 
 @blp.route("/resources", methods=["POST"])
@@ -74,9 +76,8 @@ def create_resource(data):
 @blp.response(200, schemas.ResourceSchema)
 def get_resource(resource_id):
     """One resource with its rules, opening hours and published prices."""
-    # Built directly like the search's items; the schema documents the shape.
     item = catalog.resource_view(db.session, current_actor(), resource_id)
-    return jsonify(schemas.resource_json(item, _photo_urls()))
+    return jsonify(_resource_json(item))
 
 
 @blp.route("/resources/<int:resource_id>", methods=["PATCH"])
