@@ -80,10 +80,10 @@ class Counter:
         self.seconds += time.perf_counter() - conn.info.pop("cost_started", time.perf_counter())
 
 
-def measure(send, builds, monitor, name: str, requests: int, counter=None) -> dict:
-    """``requests`` of one endpoint after 5 unmeasured."""
+def measure(send, builds, monitor, name: str, requests: int, counter=None, warmup: int = 5) -> dict:
+    """``requests`` of one endpoint after ``warmup`` unmeasured."""
     walls = []
-    for _ in range(5):
+    for _ in range(warmup):
         send(builds())
     cpu0, pg0 = time.process_time(), monitor()
     statements0 = (counter.count, counter.seconds) if counter else (0, 0.0)
@@ -109,7 +109,9 @@ def measure(send, builds, monitor, name: str, requests: int, counter=None) -> di
     return row
 
 
-def run(url: str, requests: int = 30, profile: str | None = None, log=print) -> dict:
+def run(
+    url: str, requests: int = 30, profile: str | None = None, sequence: int = 0, log=print
+) -> dict:
     import psycopg
     from sqlalchemy import create_engine
 
@@ -128,6 +130,8 @@ def run(url: str, requests: int = 30, profile: str | None = None, log=print) -> 
             "SECRET_KEY": "bench-cost-secret-key-0123456789abcdef",
             "BASE_URL": "http://127.0.0.1",
             "SQLALCHEMY_ENGINE_OPTIONS": {"connect_args": {"application_name": "bench-cost"}},
+            # as the load run has it (load.Gunicorn): feeds polled many times a minute
+            "FEED_RATE_LIMIT": "100000 per minute",
         }
     )
     gc.collect()
@@ -177,6 +181,22 @@ def run(url: str, requests: int = 30, profile: str | None = None, log=print) -> 
     if profiler:
         profiler.disable()
         write_profile(profiler, Path(profile))
+    sequence_row = None
+    if sequence:
+        # The mix as the load's clients send it, one request after another:
+        # what the platform keeps between requests (the catalog's resources,
+        # feeds' texts) is used as it is in a run, not cold per endpoint.
+        rng = random.Random(500)
+        sequence_row = measure(
+            send,
+            lambda: workload.build(workload.pick(rng), rng),
+            monitor,
+            "sequence",
+            sequence,
+            counter,
+            warmup=sequence // 2,
+        )
+        log(_line("mix in sequence", sequence_row))
 
     os.environ["DATABASE_URL"] = dsn + ("&" if "?" in dsn else "?") + "application_name=bench-bare"
     os.environ["BARE_ORG_ID"] = str(world.sample_bare_user[1])
@@ -231,6 +251,7 @@ def run(url: str, requests: int = 30, profile: str | None = None, log=print) -> 
             "ratio_allowed": ceiling / platform,
             "statements": statements,
             "app_share": app_share,
+            "sequence": sequence_row,
         },
         "load": os.getloadavg(),
     }
@@ -285,6 +306,14 @@ def print_report(out: dict, file=sys.stdout) -> None:
         f"{mix['ratio_allowed']:.2f}; load average {out['load'][0]:.2f}",
         file=file,
     )
+    row = mix.get("sequence")
+    if row:
+        print(
+            f"mix in sequence: {row['cpu']:.1f} ms CPU a request ({row['app_cpu']:.1f} in the "
+            f"app, {row['pg_cpu']:.1f} in PostgreSQL, {row['statements']:.1f} statements): "
+            f"the CPU allows a ratio of {mix['ceiling_cpu_ms'] / row['cpu']:.2f}",
+            file=file,
+        )
 
 
 def main() -> None:
@@ -295,8 +324,21 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=30)
     parser.add_argument("--json")
     parser.add_argument("--profile", help="write a cProfile of the mix to this file")
+    parser.add_argument(
+        "--sequence",
+        type=int,
+        default=0,
+        help="also this many requests of the mix in sequence, drawn as the load's clients "
+        "draw them, after half as many unmeasured",
+    )
     args = parser.parse_args()
-    out = run(args.database_url, args.requests, profile=args.profile, log=lambda *_: None)
+    out = run(
+        args.database_url,
+        args.requests,
+        profile=args.profile,
+        sequence=args.sequence,
+        log=lambda *_: None,
+    )
     print_report(out)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1, ensure_ascii=False))
