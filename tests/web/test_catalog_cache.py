@@ -6,17 +6,22 @@ when their time comes, with no write at all."""
 
 from __future__ import annotations
 
+import http.client
 import io
+import json
+import threading
 from datetime import UTC, datetime
 
 import pytest
 import time_machine
 from PIL import Image
 from sqlalchemy import event, select, text
+from werkzeug.serving import make_server
 
 from booking.extensions import db as _db
 from booking.models.catalog import Category, Resource
 from booking.models.catalog_revision import CatalogRevision
+from tests.conftest import free_port
 from tests.factories.catalog import sigma_input
 
 NOW = datetime(2030, 3, 1, 2, 0, tzinfo=UTC)  # 10:00 Beijing time, a Friday
@@ -186,3 +191,84 @@ def test_only_changes_of_what_answers_show_give_a_new_revision(client, lab, sigm
     path = f"/api/v1/resources/{sigma['id']}"
     assert client.patch(path, json={"name_en": "SEM"}, headers=lab["headers"]).status_code == 200
     assert revision() != first
+
+
+# --- racing -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def live_server(app):
+    port = free_port()
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield port
+    server.shutdown()
+    thread.join(timeout=10)
+
+
+def call(port: int, method: str, path: str, body=None, headers=None) -> tuple[int, dict]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    try:
+        connection.request(
+            method,
+            path,
+            body=None if body is None else json.dumps(body),
+            headers={**(headers or {}), "Content-Type": "application/json"},
+        )
+        answer = connection.getresponse()
+        return answer.status, json.loads(answer.read() or b"{}")
+    finally:
+        connection.close()
+
+
+def test_racing_changes_and_reads_leave_every_answer_current(live_server, client, lab, session):
+    """Eight admins' changes to four resources race with readers filling the
+    cache: no change is refused or lost (no deadlock on the revision row),
+    and afterwards every read and search shows each resource's last name."""
+    ids = []
+    for n in range(4):
+        data = sigma_input(name_zh=f"扫描电镜 {n}", name_en=f"SEM {n}", inner_id=f"race-{n}")
+        answer = client.post("/api/v1/resources", json=data, headers=lab["headers"])
+        assert answer.status_code == 201, answer.get_json()
+        ids.append(answer.get_json()["id"])
+    barrier = threading.Barrier(16)
+    statuses: list[int] = []
+
+    def change(index: int) -> None:
+        resource_id = ids[index % 4]
+        barrier.wait()
+        for round_ in range(3):
+            status, _ = call(
+                live_server,
+                "PATCH",
+                f"/api/v1/resources/{resource_id}",
+                {"name_en": f"SEM {index % 4} v{index // 4}.{round_}"},
+                lab["headers"],
+            )
+            statuses.append(status)
+
+    def read_all() -> None:
+        barrier.wait()
+        for _ in range(10):
+            for resource_id in ids:
+                statuses.append(call(live_server, "GET", f"/api/v1/resources/{resource_id}")[0])
+            statuses.append(call(live_server, "GET", "/api/v1/resources?q=sem&per_page=50")[0])
+
+    threads = [threading.Thread(target=change, args=(i,)) for i in range(8)]
+    threads += [threading.Thread(target=read_all) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert statuses and set(statuses) == {200}
+    session.expire_all()
+    names = dict(session.execute(select(Resource.id, Resource.name_en)).all())
+    session.rollback()  # no read transaction left open (SQLite's lock)
+    for resource_id in ids:
+        assert (
+            call(live_server, "GET", f"/api/v1/resources/{resource_id}")[1]["name_en"]
+            == (names[resource_id])
+        )
+    _status, page = call(live_server, "GET", "/api/v1/resources?q=sem&per_page=50")
+    assert {item["id"]: item["name_en"] for item in page["items"]} == {i: names[i] for i in ids}
