@@ -424,7 +424,12 @@ def open_token_feed(session: Session, token: str) -> Feed:
     version. One query; at most once an hour also the ``last_used_at`` write."""
     if not token or not _TOKEN_SHAPE.match(token):
         raise NotFound()
-    found = session.execute(_token_query(), {"token_hash": hash_token(token)}).one_or_none()
+    # On the connection: the statement selects columns, the ORM adds nothing.
+    found = (
+        session.connection()
+        .execute(_token_query(), {"token_hash": hash_token(token)})
+        .one_or_none()
+    )
     if found is None:
         raise NotFound()
     owner = Actor(
@@ -473,7 +478,9 @@ def open_token_feed(session: Session, token: str) -> Feed:
 
 def open_resource_feed(session: Session, resource_id: int, locale: str | None) -> Feed:
     """A listed resource's busy times, for anyone, with its version. One query."""
-    found = session.execute(_resource_query(), {"resource_id": resource_id}).one_or_none()
+    found = (
+        session.connection().execute(_resource_query(), {"resource_id": resource_id}).one_or_none()
+    )
     if found is None or not authz.can(ANONYMOUS, "feed.resource", found):
         raise NotFound()
     locale = normalise_locale(locale)
