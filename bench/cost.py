@@ -80,8 +80,19 @@ class Counter:
         self.seconds += time.perf_counter() - conn.info.pop("cost_started", time.perf_counter())
 
 
-def measure(send, builds, monitor, name: str, requests: int, counter=None, warmup: int = 5) -> dict:
-    """``requests`` of one endpoint after ``warmup`` unmeasured."""
+def measure(
+    send,
+    builds,
+    monitor,
+    name: str,
+    requests: int,
+    counter=None,
+    warmup: int = 5,
+    count_calls: bool = False,
+) -> dict:
+    """``requests`` of one endpoint after ``warmup`` unmeasured; with
+    ``count_calls``, as many more under cProfile for the Python calls a
+    request makes (not timed: a count, the same on a busy machine)."""
     walls = []
     for _ in range(warmup):
         send(builds())
@@ -106,11 +117,26 @@ def measure(send, builds, monitor, name: str, requests: int, counter=None, warmu
     if counter:
         row["statements"] = (counter.count - statements0[0]) / requests
         row["sql_wall"] = (counter.seconds - statements0[1]) / requests * 1000
+    if count_calls:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(requests):
+            send(builds())
+        profiler.disable()
+        row["calls"] = pstats.Stats(profiler).total_calls / requests
     return row
 
 
 def run(
-    url: str, requests: int = 30, profile: str | None = None, sequence: int = 0, log=print
+    url: str,
+    requests: int = 30,
+    profile: str | None = None,
+    sequence: int = 0,
+    calls: bool = False,
+    log=print,
 ) -> dict:
     import psycopg
     from sqlalchemy import create_engine
@@ -174,7 +200,13 @@ def run(
     for index, (name, kind, _share) in enumerate(load.MIX):
         rng = random.Random(300 + index)
         rows[name] = measure(
-            send, lambda n=name, r=rng: workload.build(n, r), monitor, name, requests, counter
+            send,
+            lambda n=name, r=rng: workload.build(n, r),
+            monitor,
+            name,
+            requests,
+            counter,
+            count_calls=calls and not profile,
         )
         rows[name]["kind"] = kind
         log(_line(name, rows[name]))
@@ -195,6 +227,7 @@ def run(
             sequence,
             counter,
             warmup=sequence // 2,
+            count_calls=calls,
         )
         log(_line("mix in sequence", sequence_row))
 
@@ -276,9 +309,10 @@ def write_profile(profiler, path: Path) -> None:
 
 
 def _line(name: str, row: dict) -> str:
+    calls = f"{row['calls']:8.0f}" if "calls" in row else ""
     return (
         f"  {name:<18}{row['wall_p50']:9.1f}{row['app_cpu']:9.1f}{row['pg_cpu']:9.1f}"
-        f"{row.get('statements', 0):8.1f}  {row['statuses']}"
+        f"{row.get('statements', 0):8.1f}{calls}  {row['statuses']}"
     )
 
 
@@ -293,7 +327,8 @@ class _Headers:
 def print_report(out: dict, file=sys.stdout) -> None:
     print(
         f"{'endpoint':<20}{'wall p50':>9}{'app CPU':>9}{'PG CPU':>9}{'stmts':>8}"
-        "  (ms a request, in process)",
+        + (f"{'calls':>8}" if "calls" in out["endpoints"]["search"] else "")
+        + "  (ms a request, in process)",
         file=file,
     )
     for name, row in out["endpoints"].items():
@@ -310,7 +345,9 @@ def print_report(out: dict, file=sys.stdout) -> None:
     if row:
         print(
             f"mix in sequence: {row['cpu']:.1f} ms CPU a request ({row['app_cpu']:.1f} in the "
-            f"app, {row['pg_cpu']:.1f} in PostgreSQL, {row['statements']:.1f} statements): "
+            f"app, {row['pg_cpu']:.1f} in PostgreSQL, {row['statements']:.1f} statements"
+            + (f", {row['calls']:.0f} Python calls" if "calls" in row else "")
+            + "): "
             f"the CPU allows a ratio of {mix['ceiling_cpu_ms'] / row['cpu']:.2f}",
             file=file,
         )
@@ -325,6 +362,12 @@ def main() -> None:
     parser.add_argument("--json")
     parser.add_argument("--profile", help="write a cProfile of the mix to this file")
     parser.add_argument(
+        "--calls",
+        action="store_true",
+        help="also count the Python calls a request makes (a figure the machine's noise "
+        "does not move: compare code with it; not with --profile)",
+    )
+    parser.add_argument(
         "--sequence",
         type=int,
         default=0,
@@ -337,6 +380,7 @@ def main() -> None:
         args.requests,
         profile=args.profile,
         sequence=args.sequence,
+        calls=args.calls,
         log=lambda *_: None,
     )
     print_report(out)
