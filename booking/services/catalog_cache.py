@@ -77,13 +77,7 @@ class CatalogCache:
         self._revision: int | None = None
         self._since: datetime | None = None
         self._until: datetime | None = None
-        self.hits = self.misses = 0
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self._json.clear()
-            self._revision = self._since = self._until = None
+        self.hits = self.misses = 0  # resources found kept, and loaded (for diagnosis)
 
     def _current(self, session: Session) -> bool:
         """Empty the cache if the catalog has changed or a price rule has
