@@ -15,30 +15,15 @@ import threading
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
-from werkzeug.serving import make_server
-
 from booking.models.audit import AuditEvent
 from booking.models.reservations import Reservation
 from booking.services import approvals
 from booking.services import reservations as booking
-from tests.conftest import free_port
 from tests.factories.accounts import actor_of, create_org, create_user, token_headers
 from tests.factories.catalog import create_resource
 
 SH = ZoneInfo("Asia/Shanghai")
 REQUESTS = 12
-
-
-@pytest.fixture
-def live_server(app):
-    port = free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield port
-    server.shutdown()
-    thread.join(timeout=10)
 
 
 def post_together(port: int, calls: list[tuple[dict, dict]]) -> list[tuple[int, dict]]:

@@ -44,19 +44,6 @@ def frozen_clock():
 
 
 @pytest.fixture
-def lab(session, categories, make_lab, auth_headers):
-    provider, admin, member = make_lab("140105", name="山西大学分析测试中心")
-    session.commit()
-    return {
-        "provider": provider,
-        "admin": admin,
-        "member": member,
-        "headers": auth_headers(admin),
-        "member_headers": auth_headers(member),
-    }
-
-
-@pytest.fixture
 def other_lab(session, categories, make_lab, auth_headers):
     provider, admin, _ = make_lab("140109")
     session.commit()
@@ -68,13 +55,6 @@ def customer_headers(session, make_org, make_user, auth_headers):
     user = make_user(make_org("enterprise"))
     session.commit()
     return auth_headers(user)
-
-
-@pytest.fixture
-def sigma(client, lab):
-    answer = client.post("/api/v1/resources", json=sigma_input(), headers=lab["headers"])
-    assert answer.status_code == 201, answer.get_json()
-    return answer.get_json()
 
 
 def counts(session) -> dict[str, int]:

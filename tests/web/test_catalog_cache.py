@@ -16,12 +16,10 @@ import pytest
 import time_machine
 from PIL import Image
 from sqlalchemy import event, select, text
-from werkzeug.serving import make_server
 
 from booking.extensions import db as _db
 from booking.models.catalog import Category, Resource
 from booking.models.catalog_revision import CatalogRevision
-from tests.conftest import free_port
 from tests.factories.catalog import sigma_input
 
 NOW = datetime(2030, 3, 1, 2, 0, tzinfo=UTC)  # 10:00 Beijing time, a Friday
@@ -31,20 +29,6 @@ NOW = datetime(2030, 3, 1, 2, 0, tzinfo=UTC)  # 10:00 Beijing time, a Friday
 def frozen_clock():
     with time_machine.travel(NOW, tick=False) as traveller:
         yield traveller
-
-
-@pytest.fixture
-def lab(session, categories, make_lab, auth_headers):
-    provider, admin, _member = make_lab("140105", name="山西大学分析测试中心")
-    session.commit()
-    return {"provider": provider, "headers": auth_headers(admin)}
-
-
-@pytest.fixture
-def sigma(client, lab):
-    answer = client.post("/api/v1/resources", json=sigma_input(), headers=lab["headers"])
-    assert answer.status_code == 201, answer.get_json()
-    return answer.get_json()
 
 
 def read(client, resource_id: int) -> dict:
@@ -194,17 +178,6 @@ def test_only_changes_of_what_answers_show_give_a_new_revision(client, lab, sigm
 
 
 # --- racing -------------------------------------------------------------------------
-
-
-@pytest.fixture
-def live_server(app):
-    port = free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield port
-    server.shutdown()
-    thread.join(timeout=10)
 
 
 def call(port: int, method: str, path: str, body=None, headers=None) -> tuple[int, dict]:

@@ -17,28 +17,14 @@ import threading
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import pytest
 from sqlalchemy import text
-from werkzeug.serving import make_server
 
 from booking.domain.spans import usage_steps
-from tests.conftest import free_port
 from tests.factories.accounts import create_org, create_user, token_headers
 from tests.factories.catalog import create_resource
 
 SH = ZoneInfo("Asia/Shanghai")
 RACERS = 40
-
-
-@pytest.fixture
-def live_server(app):
-    port = free_port()
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield port
-    server.shutdown()
-    thread.join(timeout=10)
 
 
 def next_week_at(hour: int) -> datetime:
