@@ -90,21 +90,6 @@ def create_statements(dialect: str) -> list[str]:
     return statements
 
 
-def drop_statements(dialect: str) -> list[str]:
-    if dialect == "postgresql":
-        statements = [
-            f"DROP TRIGGER IF EXISTS catalog_revise_{table}{suffix} ON {table}"
-            for table, _ in WATCHED
-            for suffix in ("", "_truncate")
-        ]
-        return [*statements, "DROP FUNCTION IF EXISTS catalog_revise()"]
-    return [
-        f"DROP TRIGGER IF EXISTS catalog_revise_{table}_{when.split()[0].lower()}"
-        for table, change in WATCHED
-        for when in _events(change)
-    ]
-
-
 @event.listens_for(Base.metadata, "after_create")
 def _create_triggers(target, connection, **_kw) -> None:
     """With ``create_all`` (tests, the demo, the benchmarks' data): the row
