@@ -39,7 +39,7 @@ def search_resources(args):
     page = catalog.search_resources(db.session, catalog.SearchQuery(**args))
     return jsonify(
         {
-            "items": [_resource_json(r) for r in page.items],
+            "items": _resource_jsons(page.items),
             "page": page.page,
             "per_page": page.per_page,
             "total": page.total,
@@ -47,18 +47,19 @@ def search_resources(args):
     )
 
 
-def _resource_json(item) -> dict:
-    """A listed resource's JSON, built directly (``schemas.resource_json``:
+def _resource_jsons(items) -> list[dict]:
+    """Listed resources' JSON, built directly (``schemas.resource_json``:
     no marshmallow pass over every field; the schema documents the shape)
-    and kept with the resource (``catalog_cache``)."""
+    and kept with the resources (``catalog_cache``)."""
     photo = url_for("catalog_pages.photo", photo_id=0)[: -len("0")]
 
     def photo_url(photo_id: int, thumbnail: bool) -> str:
         return f"{photo}{photo_id}/thumbnail" if thumbnail else f"{photo}{photo_id}"
 
-    return catalog_cache.CACHE.json(
-        item, photo, lambda listed: schemas.resource_json(listed, photo_url)
-    )
+    def build(listed) -> dict:
+        return schemas.resource_json(listed, photo_url)
+
+    return [catalog_cache.CACHE.json(item, photo, build) for item in items]
 
 
 @blp.route("/resources", methods=["POST"])
@@ -77,7 +78,7 @@ def create_resource(data):
 def get_resource(resource_id):
     """One resource with its rules, opening hours and published prices."""
     item = catalog.resource_view(db.session, current_actor(), resource_id)
-    return jsonify(_resource_json(item))
+    return jsonify(_resource_jsons([item])[0])
 
 
 @blp.route("/resources/<int:resource_id>", methods=["PATCH"])
