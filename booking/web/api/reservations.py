@@ -101,7 +101,15 @@ def list_reservations(args):
         per_page=args["per_page"],
     )
     items, total = service.list_reservations(db.session, actor, filters)
-    return {"items": items, "page": args["page"], "per_page": args["per_page"], "total": total}
+    # Built directly (schemas.reservation_json); the schema documents the shape.
+    return jsonify(
+        {
+            "items": [schemas.reservation_json(r) for r in items],
+            "page": args["page"],
+            "per_page": args["per_page"],
+            "total": total,
+        }
+    )
 
 
 @blp.route("/reservations/<int:reservation_id>", methods=["GET"])
