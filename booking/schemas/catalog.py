@@ -12,7 +12,6 @@ same things with the same messages.
 from __future__ import annotations
 
 import math
-from datetime import datetime
 from decimal import Decimal
 
 import marshmallow as ma
@@ -21,7 +20,7 @@ from flask_smorest.fields import Upload
 
 from booking.domain import catalog as rules
 from booking.domain.errors import N_
-from booking.schemas.common import Instant, Money, PageArgs, page_schema
+from booking.schemas.common import Instant, Money, PageArgs, local_instant_text, page_schema
 from booking.services.catalog import RULE_FIELDS, current_prices, opening_hours_of
 
 Length = ma.validate.Length
@@ -479,19 +478,11 @@ class CalendarYearSchema(ma.Schema):
     days = ma.fields.List(ma.fields.Nested(CalendarDaySchema))
 
 
-def instant_text(value: datetime | None) -> str | None:
-    return Instant()._serialize(value, None, None)
-
-
 # --- the fast path for lists -----------------------------------------------------
 
 
 def _money_text(value: Decimal | None) -> str | None:
     return None if value is None else f"{value:.2f}"
-
-
-def _instant_text(value: datetime | None, tz) -> str | None:
-    return None if value is None else value.astimezone(tz).isoformat()
 
 
 def resource_json(resource, photo_url=None) -> dict:
@@ -556,8 +547,8 @@ def resource_json(resource, photo_url=None) -> dict:
                 "order_max": _money_text(p.order_max),
                 "no_show_fee": _money_text(p.no_show_fee),
                 "operator_fee_per_hour": _money_text(p.operator_fee_per_hour),
-                "effective_from": _instant_text(p.effective_from, tz),
-                "effective_until": _instant_text(p.effective_until, tz),
+                "effective_from": local_instant_text(p.effective_from, tz),
+                "effective_until": local_instant_text(p.effective_until, tz),
             }
             for p in current_prices(resource)
         ],
@@ -573,6 +564,6 @@ def resource_json(resource, photo_url=None) -> dict:
             }
             for photo in resource.photos
         ],
-        "created_at": _instant_text(resource.created_at, tz),
-        "updated_at": _instant_text(resource.updated_at, tz),
+        "created_at": local_instant_text(resource.created_at, tz),
+        "updated_at": local_instant_text(resource.updated_at, tz),
     }

@@ -21,6 +21,17 @@ def platform_tz() -> ZoneInfo:
     return clock.platform_tz()
 
 
+def money_text(value: Decimal | None) -> str | None:
+    """An amount as ``Money`` answers it: two decimals, rounded to the fen."""
+    return None if value is None else format_money(value)
+
+
+def local_instant_text(value: datetime | None, tz: ZoneInfo) -> str | None:
+    """A time as ``Instant`` answers it: ISO 8601 with the offset of ``tz``
+    (the platform's; passed in by lists that write many)."""
+    return None if value is None else value.astimezone(tz).isoformat()
+
+
 class Schema(ma.Schema):
     """marshmallow's Schema, with ``dump`` planned once per schema.
 
@@ -116,7 +127,7 @@ class Money(ma.fields.Field):
         super().__init__(**kwargs)
 
     def _serialize(self, value, attr, obj, **kwargs):
-        return None if value is None else format_money(value)
+        return money_text(value)
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
@@ -143,9 +154,7 @@ class Instant(ma.fields.Field):
         super().__init__(**kwargs)
 
     def _serialize(self, value: datetime | None, attr, obj, **kwargs):
-        if value is None:
-            return None
-        return value.astimezone(platform_tz()).isoformat()
+        return local_instant_text(value, platform_tz())
 
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, str):

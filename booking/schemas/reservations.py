@@ -13,7 +13,14 @@ from booking.domain.errors import N_
 from booking.domain.money import ZERO, format_money
 from booking.domain.reservations import ReservationStatus
 from booking.models.reservations import ServiceWay
-from booking.schemas.common import Instant, Money, PageArgs, Schema
+from booking.schemas.common import (
+    Instant,
+    Money,
+    PageArgs,
+    Schema,
+    local_instant_text,
+    money_text,
+)
 
 Length = ma.validate.Length
 Range = ma.validate.Range
@@ -202,10 +209,6 @@ def _public_price(snapshot: dict | None) -> dict | None:
     return dict(snapshot) if snapshot else None
 
 
-def _money_or_none(value) -> str | None:
-    return None if value is None else format_money(value)
-
-
 def _int_or_none(value) -> int | None:
     return None if value is None else int(value)
 
@@ -213,13 +216,9 @@ def _int_or_none(value) -> int | None:
 def reservation_json(r) -> dict:
     """The booking as ``ReservationSchema`` dumps it, built directly: a page
     of bookings ("my bookings") is answered without a field-by-field pass
-    over its 36 fields (``tests/web/test_reservations_api.py`` holds the two
+    over its 36 fields (``tests/web/test_reservation_json.py`` holds the two
     to the same output)."""
     tz = clock.platform_tz()
-
-    def instant(value):
-        return None if value is None else value.astimezone(tz).isoformat()
-
     purpose, reason = r.purpose, r.reason
     status, way = r.status, r.service_way
     return {
@@ -227,10 +226,10 @@ def reservation_json(r) -> dict:
         "resource_id": r.resource_id,
         "customer_org_id": r.customer_org_id,
         "user_id": r.user_id,
-        "start": instant(r.start_at),
-        "end": instant(r.end_at),
-        "busy_start": instant(r.busy_start),
-        "busy_end": instant(r.busy_end),
+        "start": local_instant_text(r.start_at, tz),
+        "end": local_instant_text(r.end_at, tz),
+        "busy_start": local_instant_text(r.busy_start, tz),
+        "busy_end": local_instant_text(r.busy_end, tz),
         "units": _int_or_none(r.units),
         "samples": _int_or_none(r.samples),
         "status": status.value if status is not None else None,
@@ -238,25 +237,25 @@ def reservation_json(r) -> dict:
         "with_operator": None if r.with_operator is None else bool(r.with_operator),
         "customer_class": None if r.customer_class is None else str(r.customer_class),
         "price": _public_price(r.price_snapshot),
-        "estimated_cost": _money_or_none(r.estimated_cost),
+        "estimated_cost": money_text(r.estimated_cost),
         "voucher_id": r.voucher_id,
-        "voucher_estimate": _money_or_none(r.voucher_estimate),
+        "voucher_estimate": money_text(r.voucher_estimate),
         "estimated_customer_amount": format_money(r.estimated_cost - (r.voucher_estimate or ZERO)),
-        "voucher_hold": _money_or_none(r.voucher_hold),
-        "actual_start": instant(r.actual_start),
-        "actual_end": instant(r.actual_end),
+        "voucher_hold": money_text(r.voucher_hold),
+        "actual_start": local_instant_text(r.actual_start, tz),
+        "actual_end": local_instant_text(r.actual_end, tz),
         "actual_units": _int_or_none(r.actual_units),
-        "final_cost": _money_or_none(r.final_cost),
-        "voucher_amount": _money_or_none(r.voucher_amount),
-        "customer_amount": _money_or_none(r.customer_amount),
+        "final_cost": money_text(r.final_cost),
+        "voucher_amount": money_text(r.voucher_amount),
+        "customer_amount": money_text(r.customer_amount),
         "service_way": way.value if way is not None else None,
         "reason": None if reason is None else str(reason),
-        "decided_at": instant(r.decided_at),
-        "cancelled_at": instant(r.cancelled_at),
+        "decided_at": local_instant_text(r.decided_at, tz),
+        "cancelled_at": local_instant_text(r.cancelled_at, tz),
         "series_id": r.series_id,
         "sequence": _int_or_none(r.sequence),
-        "created_at": instant(r.created_at),
-        "updated_at": instant(r.updated_at),
+        "created_at": local_instant_text(r.created_at, tz),
+        "updated_at": local_instant_text(r.updated_at, tz),
     }
 
 
